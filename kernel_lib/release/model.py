@@ -34,6 +34,7 @@ __all__ = [
     "ZERO_POINT",
     "Camera",
     "Detector",
+    "ImageRecord",
     "Profile",
     "SkyMap",
     "Visit",
@@ -233,6 +234,32 @@ class Visit:
     @property
     def psf_sigma_pix(self) -> float:
         return self.seeing_arcsec / 2.3548 / 0.2
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image file of the release, as the Butler writer, ObsCore and HiPS builder see it.
+
+    ``path`` is POSIX, relative to the release root.  Visit images carry ``visit``/``detector``;
+    deep coadds carry ``tract``/``patch``.  ``corners`` are (RA, Dec) of the four pixel-grid
+    corners, counter-clockwise on the sky.
+    """
+
+    kind: str  # "visit_image" | "deep_coadd"
+    path: str
+    band: str
+    physical_filter: str
+    mjd_start: float
+    mjd_end: float
+    exp_time: float
+    corners: tuple[tuple[float, float], ...]
+    nx: int
+    ny: int
+    visit: int | None = None
+    detector: int | None = None
+    tract: int | None = None
+    patch: int | None = None
+    size_bytes: int = 0
 
 
 @dataclass(frozen=True)
