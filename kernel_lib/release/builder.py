@@ -1,0 +1,328 @@
+"""Build a whole data release, deterministically for a seed, atomically, with a progress bar.
+
+The release is written into a hidden staging folder beside the target and renamed into place
+only when complete, with ``manifest.json`` written last: an interrupted build leaves nothing
+that looks like a release (the staging folder is removed, or, after a hard kill, ignored and
+cleaned up by the next build).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .catalogs import make_catalogs
+from .hats_writer import write_hats_catalog
+from .manifest import FORMAT, FORMAT_VERSION, MANIFEST_NAME
+from .model import BANDS, INSTRUMENT, ImageRecord, Profile, Visit, get_profile, plan_visits
+from .schema import TABLES
+from .truth import make_truth
+
+__all__ = ["BuildError", "build_release"]
+
+STAGING_PREFIX = ".lsstbox-building-"
+
+
+class BuildError(RuntimeError):
+    """The release cannot be built; the message is one line saying why."""
+
+
+def _check_target(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise BuildError(f"cannot build into {out}: it exists and is not a directory")
+        if any(out.iterdir()):
+            raise BuildError(f"cannot build into {out}: the directory is not empty")
+    parent = out.parent
+    if not parent.exists():
+        raise BuildError(f"cannot build into {out}: parent directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise BuildError(f"cannot build into {out}: directory is not writable")
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    parent = out.parent
+    for stale in parent.glob(f"{STAGING_PREFIX}{out.name}-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    stage = parent / f"{STAGING_PREFIX}{out.name}-{os.getpid()}"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir()
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- image rendering in worker processes -------------------------------------------------------
+_W: dict[str, Any] = {}
+
+
+def _init_worker(profile: Profile, truth: pd.DataFrame, visits: list[Visit], stage: Path, seed: int) -> None:
+    _W.update(profile=profile, truth=truth, visits=visits, stage=stage, seed=seed)
+
+
+def _render_task(task: tuple) -> ImageRecord:
+    from .butler_repo import butler_repo_layout
+    from .exposure import write_exposure
+    from .images import image_record_for, render_coadd_patch, render_visit_detector
+
+    profile, truth, visits, stage, seed = (_W[k] for k in ("profile", "truth", "visits", "stage", "seed"))
+    kind = task[0]
+    if kind == "visit_image":
+        _, vi, det_id = task
+        visit = visits[vi]
+        det = profile.camera.detectors[det_id]
+        exp = render_visit_detector(profile, truth, visit, det, seed * 1_000_003 + vi * 97 + det_id)
+        rel = "butler/" + butler_repo_layout(profile, "visit_image", visit=visit, detector=det)
+    else:
+        _, band, patch = task
+        exp = render_coadd_patch(profile, truth, visits, band, patch, seed * 7_000_001 + patch * 13 + BANDS.index(band))
+        rel = "butler/" + butler_repo_layout(profile, "deep_coadd", band=band, patch=patch)
+    path = stage / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_exposure(path, exp)
+    return image_record_for(exp, kind, rel, path.stat().st_size)
+
+
+def _render_all(profile, truth, visits, stage, seed, workers, bar) -> list[ImageRecord]:
+    tasks: list[tuple] = [("deep_coadd", b, p) for b in BANDS for p in profile.skymap.patches]
+    tasks += [("visit_image", vi, d.id) for vi in range(len(visits)) for d in profile.camera.detectors]
+    records: list[ImageRecord] = []
+    if workers <= 1:
+        _init_worker(profile, truth, visits, stage, seed)
+        for t in tasks:
+            records.append(_render_task(t))
+            bar.update(1)
+        return records
+    ctx = multiprocessing.get_context("fork")
+    with cf.ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(profile, truth, visits, stage, seed)
+    ) as ex:
+        for rec in ex.map(_render_task, tasks, chunksize=4):
+            records.append(rec)
+            bar.update(1)
+    return records
+
+
+# -- the build ---------------------------------------------------------------------------------
+def build_release(
+    profile: str | Profile,
+    out: str | Path,
+    *,
+    seed: int = 1,
+    workers: int | None = None,
+    progress: bool = True,
+    images: bool = True,
+    hips: bool = True,
+) -> Path:
+    """Build a release for ``profile`` into the empty or missing folder ``out``; return its path."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    out = Path(out).expanduser().absolute()
+    _check_target(out)
+    workers = workers or min(2, os.cpu_count() or 1)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    n_images = len(BANDS) * len(prof.skymap.patches) + prof.visits_per_band * len(BANDS) * len(
+        prof.camera.detectors
+    )
+    total = 3 + len(TABLES) + (n_images + 3 if images else 0) + (1 if hips and images else 0)
+    with (
+        _staging(out) as stage,
+        tqdm(total=total, desc=f"release {prof.name}", unit="step", disable=not progress) as bar,
+    ):
+
+        def step(name: str, t0: float) -> float:
+            timings[name] = round(time.perf_counter() - t0, 3)
+            return time.perf_counter()
+
+        t = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        truth = make_truth(prof, rng)
+        visits = plan_visits(prof, rng)
+        bar.update(1)
+        cats = make_catalogs(prof, truth, visits, rng)
+        bar.update(1)
+        t = step("catalogs", t)
+        catalogs: dict[str, Any] = {}
+        for name, cd in cats.items():
+            spec = TABLES[name]
+            res = write_hats_catalog(
+                cd,
+                spec,
+                stage / "hats",
+                order=prof.partition_order,
+                row_group_rows=prof.row_group_rows,
+                margin_arcsec=prof.margin_arcsec,
+            )
+            catalogs[name] = {
+                "path": f"hats/{name}",
+                "margin": f"hats/{name}_margin" if res.margin_path else None,
+                "margin_arcsec": prof.margin_arcsec,
+                "rows": res.rows,
+                "margin_rows": res.margin_rows,
+                "partitions": res.partitions,
+                "partition_order": prof.partition_order,
+                "description": spec.description,
+                "ra_column": spec.ra_column,
+                "dec_column": spec.dec_column,
+                "primary_key": spec.primary_key,
+                "director": list(spec.director) if spec.director else None,
+                "columns": [
+                    {
+                        "name": c.name,
+                        "datatype": c.datatype,
+                        "unit": c.unit,
+                        "ucd": c.ucd,
+                        "description": c.description,
+                    }
+                    for c in spec.columns
+                ],
+            }
+            bar.update(1)
+        t = step("hats", t)
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": f"lsstbox-{prof.name}",
+            "profile": prof.name,
+            "seed": seed,
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "generator": _generator(),
+            "field": {
+                "ra": prof.field_ra,
+                "dec": prof.field_dec,
+                "area_deg2": round(prof.tract_area_deg2, 6),
+                "tract": prof.tract,
+                "skymap": "lsst_cells_box",
+                "instrument": INSTRUMENT,
+                "mjd_range": [prof.mjd_first, prof.mjd_last],
+                "pixel_scale_arcsec": prof.camera.pixel_scale_arcsec,
+            },
+            "catalogs": catalogs,
+        }
+        if images:
+            manifest.update(_images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hips, step))
+        timings["total"] = round(time.perf_counter() - t_start, 3)
+        manifest["build"] = {"seconds": timings, "bytes": _du(stage)}
+        (stage / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+        bar.update(1)
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(stage, out)
+    return out
+
+
+def _images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hips, step) -> dict[str, Any]:
+    from .butler_repo import create_butler_repo, ingest_images, put_catalogs
+    from .obscore import obscore_table, write_obscore
+
+    t = time.perf_counter()
+    butler_root = stage / "butler"
+    butler = create_butler_repo(butler_root, prof, visits)
+    bar.update(1)
+    t = step("butler_create", t)
+    records = _render_all(prof, truth, visits, stage, seed, workers, bar)
+    t = step("images", t)
+    ids = ingest_images(butler, stage, records)
+    put_catalogs(butler, prof, {name: cd.frame for name, cd in cats.items()})
+    bar.update(1)
+    t = step("butler_ingest", t)
+    table = obscore_table(records, dataset_ids=ids)
+    write_obscore(table, stage / "obscore" / "obscore.parquet")
+    bar.update(1)
+    t = step("obscore", t)
+    out: dict[str, Any] = {
+        "images": {
+            kind: {
+                "count": sum(1 for r in records if r.kind == kind),
+                "bands": [b for b in BANDS if any(r.kind == kind and r.band == b for r in records)],
+                "butler_dataset_type": kind,
+            }
+            for kind in ("visit_image", "deep_coadd")
+        },
+        "butler": {
+            "root": "butler",
+            "collections": _butler_collections(butler),
+            "datasets": _butler_counts(butler),
+            "instrument": INSTRUMENT,
+        },
+        "obscore": {"path": "obscore/obscore.parquet", "rows": table.num_rows},
+    }
+    if hips:
+        from .hips import build_hips
+
+        coadds: dict[str, list[Path]] = {b: [] for b in BANDS}
+        for r in records:
+            if r.kind == "deep_coadd":
+                coadds[r.band].append(stage / r.path)
+        trees = build_hips(coadds, stage / "hips", release_name=f"lsstbox-{prof.name}", workers=workers)
+        out["hips"] = [
+            {
+                "id": h["id"],
+                "title": h.get("title", h["id"]),
+                "band": h.get("band", ""),
+                "path": str(Path(h["path"]).relative_to(stage)),
+                "max_order": h.get("max_order"),
+                "formats": h.get("formats", []),
+            }
+            for h in trees
+        ]
+        bar.update(1)
+        step("hips", t)
+    return out
+
+
+def _butler_collections(butler) -> list[str]:
+    from .butler_repo import DEFAULT_COLLECTION, RUN
+
+    return [DEFAULT_COLLECTION, RUN]
+
+
+def _butler_counts(butler) -> dict[str, int]:
+    from .butler_repo import DEFAULT_COLLECTION
+
+    counts = {}
+    for dt in butler.registry.queryDatasetTypes():
+        refs = butler.query_datasets(dt.name, collections=DEFAULT_COLLECTION, explain=False, limit=None)
+        counts[dt.name] = len(refs)
+    return counts
+
+
+def _du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def _generator() -> str:
+    try:
+        from jupyterlab_lsp import __version__
+    except ImportError:  # pragma: no cover
+        __version__ = "unknown"
+    return f"jupyterlab-lsstbox {__version__}"

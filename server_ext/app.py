@@ -1,0 +1,97 @@
+"""The Jupyter server extension: finds the release and mounts the box's handlers under ``/lsstbox/``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Unicode, default
+
+from kernel_lib.release.manifest import MANIFEST_NAME, Release, ReleaseError
+
+from .handlers import handlers
+
+__all__ = ["LsstBoxApp", "ReleaseState"]
+
+
+class ReleaseState:
+    """The release the server serves, opened lazily; a broken or missing one is an error message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.building = False
+        self.build_error: str | None = None
+        self._release: Release | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Release:
+        """The open release, or :class:`ReleaseError` saying why there is none."""
+        with self._lock:
+            if self._release is not None:
+                return self._release
+            if self.building:
+                raise ReleaseError(f"the demo release is being built in {self.path}; try again shortly")
+            if self.build_error:
+                raise ReleaseError(self.build_error)
+            self._release = Release.open(self.path)
+            return self._release
+
+    def build_in_background(self, log) -> None:
+        from kernel_lib.release.builder import build_release
+
+        self.building = True
+
+        def run() -> None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                build_release("demo", self.path, progress=False)
+                log.info("lsstbox: demo release built in %s", self.path)
+            except Exception as e:  # reported through the API, not a traceback
+                self.build_error = f"building the demo release failed: {e}"
+                log.error("lsstbox: %s", self.build_error)
+            finally:
+                self.building = False
+
+        threading.Thread(target=run, name="lsstbox-build-demo", daemon=True).start()
+
+
+class LsstBoxApp(ExtensionApp):
+    """Serves an LSST-like data release inside Jupyter: the release summary and HiPS (more to come)."""
+
+    name = "lsstbox"
+    load_other_extensions = True
+
+    release = Unicode(
+        "",
+        help="Folder of the data release to serve (default: $LSSTBOX_RELEASE, else the demo release).",
+    ).tag(config=True)
+
+    build_demo_if_missing = Bool(
+        True, help="Build the demo release in the background when no release is configured."
+    ).tag(config=True)
+
+    @default("release")
+    def _default_release(self) -> str:
+        return os.environ.get("LSSTBOX_RELEASE", "")
+
+    def initialize_settings(self) -> None:
+        from jupyterlab_lsp.cli import default_release_dir
+
+        configured = bool(self.release)
+        path = Path(self.release).expanduser() if configured else default_release_dir()
+        state = ReleaseState(path)
+        if not configured and not (path / MANIFEST_NAME).exists() and self.build_demo_if_missing:
+            self.log.info("lsstbox: no release configured; building the demo release in %s", path)
+            state.build_in_background(self.log)
+        else:
+            try:
+                rel = state.get()
+                self.log.info("lsstbox: serving release %s from %s", rel.name, rel.root)
+            except ReleaseError as e:
+                self.log.error("lsstbox: %s", e)
+        self.settings["lsstbox_release"] = state
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers())

@@ -1,0 +1,90 @@
+"""HTTP handlers of the box, all behind Jupyter's authentication.
+
+Errors are mapped to responses in one place (:meth:`BoxAPIHandler.write_error`): a JSON body
+``{"error": "<one line>"}`` with a meaningful status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from kernel_lib.release.manifest import Release, ReleaseError
+
+__all__ = ["handlers"]
+
+
+def _release(handler: web.RequestHandler) -> Release:
+    try:
+        return handler.settings["lsstbox_release"].get()
+    except ReleaseError as e:
+        raise web.HTTPError(503, reason=str(e).splitlines()[0]) from None
+
+
+class BoxAPIHandler(APIHandler):
+    """Base of the box's JSON handlers: one error format for all of them."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        reason = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.reason:
+            reason = exc.reason
+        elif status_code >= 500 and not isinstance(exc, web.HTTPError):
+            reason = "internal error; see the server log"
+        self.finish(json.dumps({"error": reason, "status": status_code}))
+
+
+class ReleaseHandler(BoxAPIHandler):
+    """``GET /lsstbox/api/release``: what the release holds and where its services are."""
+
+    @web.authenticated
+    def get(self) -> None:
+        rel = _release(self)
+        self.finish(json.dumps(rel.summary(self.base_url)))
+
+
+class HipsHandler(AuthenticatedFileHandler):
+    """``GET /lsstbox/hips/<id>/<path>``: the release's HiPS trees as static files."""
+
+    auth_resource = "contents"
+
+    def initialize(self, **kwargs: Any) -> None:  # root set per request from the manifest
+        super().initialize(path="/", **kwargs)
+
+    @web.authenticated
+    def get(self, hips_id: str, path: str, include_body: bool = True) -> Any:  # type: ignore[override]
+        rel = _release(self)
+        trees = {h["id"]: h for h in rel.hips}
+        if hips_id not in trees:
+            raise web.HTTPError(404, reason=f"no HiPS {hips_id!r} in release {rel.name}")
+        self.root = str(rel.resolve(trees[hips_id]["path"]))
+        return super().get(path or "index.html", include_body=include_body)
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        # tornado already refuses paths outside root; we also refuse hidden files like Jupyter
+        return super().validate_absolute_path(root, absolute_path)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        BoxAPIHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
+
+
+class HipsListHandler(BoxAPIHandler):
+    """``GET /lsstbox/hips/``: the HiPS trees of the release (id, title, url)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        rel = _release(self)
+        self.finish(json.dumps(rel.summary(self.base_url)["hips"]))
+
+
+def handlers() -> list[tuple[str, type, dict[str, Any]] | tuple[str, type]]:
+    return [
+        (url_path_join("/lsstbox", "api", "release"), ReleaseHandler),
+        (r"/lsstbox/hips/?", HipsListHandler),
+        (r"/lsstbox/hips/([^/]+)/(.*)", HipsHandler),
+    ]
