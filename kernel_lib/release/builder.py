@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -49,8 +50,11 @@ def _check_target(out: Path) -> None:
     parent = out.parent
     if not parent.exists():
         raise BuildError(f"cannot build into {out}: parent directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise BuildError(f"cannot build into {out}: directory is not writable")
+    try:  # a real probe: permissions, read-only file systems and root alike
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=STAGING_PREFIX):
+            pass
+    except OSError as e:
+        raise BuildError(f"cannot build into {out}: {parent} is not writable ({e.strerror})") from None
 
 
 @contextlib.contextmanager
@@ -90,7 +94,7 @@ def _init_worker(profile: Profile, truth: pd.DataFrame, visits: list[Visit], sta
 
 
 def _render_task(task: tuple) -> ImageRecord:
-    from .butler_repo import butler_repo_layout
+    from .butler_repo import BUTLER_DIR, butler_repo_layout
     from .exposure import write_exposure
     from .images import image_record_for, render_coadd_patch, render_visit_detector
 
@@ -101,11 +105,11 @@ def _render_task(task: tuple) -> ImageRecord:
         visit = visits[vi]
         det = profile.camera.detectors[det_id]
         exp = render_visit_detector(profile, truth, visit, det, seed * 1_000_003 + vi * 97 + det_id)
-        rel = "butler/" + butler_repo_layout(profile, "visit_image", visit=visit, detector=det)
+        rel = f"{BUTLER_DIR}/{butler_repo_layout(profile, visit, det)}"
     else:
         _, band, patch = task
         exp = render_coadd_patch(profile, truth, visits, band, patch, seed * 7_000_001 + patch * 13 + BANDS.index(band))
-        rel = "butler/" + butler_repo_layout(profile, "deep_coadd", band=band, patch=patch)
+        rel = f"{BUTLER_DIR}/{butler_repo_layout(profile, band=band, patch=patch)}"
     path = stage / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     write_exposure(path, exp)
@@ -252,7 +256,7 @@ def _images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hi
     records = _render_all(prof, truth, visits, stage, seed, workers, bar)
     t = step("images", t)
     ids = ingest_images(butler, stage, records)
-    put_catalogs(butler, prof, {name: cd.frame for name, cd in cats.items()})
+    put_catalogs(butler, _butler_catalogs(prof, cats))
     bar.update(1)
     t = step("butler_ingest", t)
     table = obscore_table(records, dataset_ids=ids)
@@ -300,18 +304,33 @@ def _images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hi
     return out
 
 
-def _butler_collections(butler) -> list[str]:
-    from .butler_repo import DEFAULT_COLLECTION, RUN
+def _butler_catalogs(prof: Profile, cats) -> list[tuple[str, dict[str, Any], pd.DataFrame]]:
+    """The DP1-style per-tract / per-visit catalog datasets the Butler holds beside the images."""
+    out: list[tuple[str, dict[str, Any], pd.DataFrame]] = [
+        ("object", {"tract": prof.tract}, cats["Object"].frame),
+        ("dia_object", {"tract": prof.tract}, cats["DiaObject"].frame),
+        ("dia_source", {"tract": prof.tract}, cats["DiaSource"].frame),
+        ("visit_table", {}, cats["Visit"].frame),
+        ("visit_detector_table", {}, cats["CcdVisit"].frame),
+    ]
+    src = cats["Source"].frame
+    for visit, rows in src.groupby("visit", sort=True):
+        out.append(("source", {"visit": int(visit)}, rows.reset_index(drop=True)))
+    return out
 
-    return [DEFAULT_COLLECTION, RUN]
+
+def _butler_collections(butler) -> list[str]:
+    from .butler_repo import COLLECTION, RUN_COLLECTION
+
+    return [COLLECTION, RUN_COLLECTION]
 
 
 def _butler_counts(butler) -> dict[str, int]:
-    from .butler_repo import DEFAULT_COLLECTION
+    from .butler_repo import COLLECTION
 
     counts = {}
-    for dt in butler.registry.queryDatasetTypes():
-        refs = butler.query_datasets(dt.name, collections=DEFAULT_COLLECTION, explain=False, limit=None)
+    for dt in sorted(butler.registry.queryDatasetTypes(), key=lambda d: d.name):
+        refs = butler.query_datasets(dt.name, collections=COLLECTION, explain=False, limit=None)
         counts[dt.name] = len(refs)
     return counts
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up everything the box needs on a fresh machine: system packages (with --system), a Python
+# virtualenv in .venv with the pinned dependency set, and the JupyterLab extension built from js/.
+# Idempotent: a second run only checks.   usage: scripts/setup.sh [--system] [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SYSTEM=0; EXTRAS="dev"
+for a in "$@"; do
+  case "$a" in
+    --system) SYSTEM=1 ;;
+    --test) EXTRAS="test,dev" ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+
+if [ "$SYSTEM" = 1 ]; then
+  # chromium: the UI tests' browser; aladin: HipsGen for HiPS lint; stilts: TAP/VOTable validators
+  need=()
+  for p in chromium aladin stilts default-jre-headless git; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${need[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+command -v node >/dev/null || { echo "setup: node (>= 20) is required for the extension build" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[$EXTRAS]"
+# the editable install builds the extension through hatch-jupyter-builder; make sure it is linked
+if [ ! -f jupyterlab_lsp/labextension/package.json ]; then
+  .venv/bin/jlpm install --immutable
+  .venv/bin/jlpm build
+fi
+.venv/bin/jupyter labextension develop --overwrite . >/dev/null 2>&1 || true
+.venv/bin/jupyter server extension enable jupyterlab_lsp --sys-prefix >/dev/null
+echo "setup: ok ($(.venv/bin/python -c 'import jupyterlab_lsp; print(jupyterlab_lsp.__version__)'))"
