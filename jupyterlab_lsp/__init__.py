@@ -16,7 +16,52 @@ try:
 except ImportError:  # running from a source tree that was never built
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["BuildError", "Release", "ReleaseError", "__version__", "build_release", "open_release"]
+
+
+_LAZY = {
+    "BuildError": "kernel_lib.release.builder",
+    "build_release": "kernel_lib.release.builder",
+    "Release": "kernel_lib.release.manifest",
+    "ReleaseError": "kernel_lib.release.manifest",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # heavy modules (pandas, astropy, daf_butler) load on first use, not when Jupyter
+    # imports this package to find the extension's paths
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jupyterlab_lsp' has no attribute {name!r}")
+
+
+def open_release(path: str | None = None) -> Any:
+    """The release at ``path``, else ``$LSSTBOX_RELEASE``, else the demo release (built if missing).
+
+    Examples
+    --------
+    >>> rel = open_release()                       # doctest: +SKIP
+    >>> rel.catalogs["Object"]["rows"]             # doctest: +SKIP
+    """
+    import os
+    from pathlib import Path
+
+    from kernel_lib.release.builder import build_release
+    from kernel_lib.release.manifest import Release
+
+    from .cli import default_release_dir
+
+    if path is None:
+        path = os.environ.get("LSSTBOX_RELEASE") or None
+    if path is None:
+        target = default_release_dir()
+        if not (target / "manifest.json").exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            build_release("demo", target)
+        path = str(target)
+    return Release.open(Path(path))
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
