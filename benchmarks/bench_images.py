@@ -26,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kernel_lib.release.exposure import write_exposure  # noqa: E402
-from kernel_lib.release.images import render_coadd_patch, render_visit_detector  # noqa: E402
-from kernel_lib.release.model import BANDS, get_profile, plan_visits  # noqa: E402
-from kernel_lib.release.truth import make_truth  # noqa: E402
+from kernel_lib.release.exposure import write_exposure
+from kernel_lib.release.images import render_coadd_patch, render_visit_detector
+from kernel_lib.release.model import BANDS, get_profile, plan_visits
+from kernel_lib.release.truth import make_truth
 
 SEED = 42
 
@@ -62,7 +62,8 @@ def _job(args) -> tuple[float, float, int]:
 
 
 def _fmt(xs: list[float]) -> str:
-    return f"median {statistics.median(xs) * 1e3:6.1f} ms  mean {statistics.fmean(xs) * 1e3:6.1f} ms  max {max(xs) * 1e3:6.1f} ms"
+    med, mean, mx = statistics.median(xs) * 1e3, statistics.fmean(xs) * 1e3, max(xs) * 1e3
+    return f"median {med:6.1f} ms  mean {mean:6.1f} ms  max {mx:6.1f} ms"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     n_det = len(p.camera.detectors)
     n_visit_imgs = len(visits) * n_det
     n_coadds = len(p.skymap.patches) * len(BANDS)
-    print(f"profile {p.name}: {len(truth)} sources, {len(visits)} visits x {n_det} detectors "
-          f"({p.det_size}^2 px), {n_coadds} coadds ({p.patch_size}^2 px)")
+    print(
+        f"profile {p.name}: {len(truth)} sources, {len(visits)} visits x {n_det} detectors "
+        f"({p.det_size}^2 px), {n_coadds} coadds ({p.patch_size}^2 px)"
+    )
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_images_"))
     out.mkdir(parents=True, exist_ok=True)
@@ -96,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             wv.append(w)
             sv.append(s)
         print(f"visit render : {_fmt(rv)}")
-        print(f"visit write  : {_fmt(wv)}  size mean {statistics.fmean(sv) / 1e6:.2f} MB "
-              f"(uncompressed {p.det_size**2 * 12 / 1e6:.2f} MB)")
+        print(
+            f"visit write  : {_fmt(wv)}  size mean {statistics.fmean(sv) / 1e6:.2f} MB "
+            f"(uncompressed {p.det_size**2 * 12 / 1e6:.2f} MB)"
+        )
         rc, wc, sc = [], [], []
         for i, band in enumerate(BANDS):
             patch = int(rng.integers(len(p.skymap.patches)))
@@ -106,28 +111,38 @@ def main(argv: list[str] | None = None) -> int:
             wc.append(w)
             sc.append(s)
         print(f"coadd render : {_fmt(rc)}")
-        print(f"coadd write  : {_fmt(wc)}  size mean {statistics.fmean(sc) / 1e6:.2f} MB "
-              f"(uncompressed {p.patch_size**2 * 12 / 1e6:.2f} MB)")
+        print(
+            f"coadd write  : {_fmt(wc)}  size mean {statistics.fmean(sc) / 1e6:.2f} MB "
+            f"(uncompressed {p.patch_size**2 * 12 / 1e6:.2f} MB)"
+        )
         cpu = n_visit_imgs * (statistics.fmean(rv) + statistics.fmean(wv)) + n_coadds * (
             statistics.fmean(rc) + statistics.fmean(wc)
         )
         size = n_visit_imgs * statistics.fmean(sv) + n_coadds * statistics.fmean(sc)
-        print(f"extrapolated : {cpu:.1f} core-s ({cpu / args.workers:.1f} s on {args.workers} cores), "
-              f"{size / 1e6:.0f} MB for {n_visit_imgs + n_coadds} images")
+        print(
+            f"extrapolated : {cpu:.1f} core-s ({cpu / args.workers:.1f} s on {args.workers} cores), "
+            f"{size / 1e6:.0f} MB for {n_visit_imgs + n_coadds} images"
+        )
 
         if args.full:
-            jobs = [("visit", vi, di, out / "full" / f"v_{vi}_{di}.fits")
-                    for vi in range(len(visits)) for di in range(n_det)]
-            jobs += [("coadd", b, pa, out / "full" / f"c_{b}_{pa}.fits")
-                     for b in BANDS for pa in p.skymap.patches]
+            jobs: list[tuple] = [
+                ("visit", vi, di, out / "full" / f"v_{vi}_{di}.fits")
+                for vi in range(len(visits))
+                for di in range(n_det)
+            ]
+            jobs += [
+                ("coadd", b, pa, out / "full" / f"c_{b}_{pa}.fits") for b in BANDS for pa in p.skymap.patches
+            ]
             t0 = time.perf_counter()
             with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(p.name,)) as ex:
                 res = list(ex.map(_job, jobs, chunksize=4))
             wall = time.perf_counter() - t0
             total = sum(r[2] for r in res)
-            print(f"full run     : {len(jobs)} images in {wall:.1f} s wall on {args.workers} workers "
-                  f"(render {sum(r[0] for r in res):.1f} core-s, write {sum(r[1] for r in res):.1f} core-s), "
-                  f"{total / 1e6:.0f} MB")
+            print(
+                f"full run     : {len(jobs)} images in {wall:.1f} s wall on {args.workers} workers "
+                f"(render {sum(r[0] for r in res):.1f} core-s, write {sum(r[1] for r in res):.1f} core-s), "
+                f"{total / 1e6:.0f} MB"
+            )
     finally:
         if not args.out:
             shutil.rmtree(out, ignore_errors=True)

@@ -108,7 +108,9 @@ def _render_task(task: tuple) -> ImageRecord:
         rel = f"{BUTLER_DIR}/{butler_repo_layout(profile, visit, det)}"
     else:
         _, band, patch = task
-        exp = render_coadd_patch(profile, truth, visits, band, patch, seed * 7_000_001 + patch * 13 + BANDS.index(band))
+        exp = render_coadd_patch(
+            profile, truth, visits, band, patch, seed * 7_000_001 + patch * 13 + BANDS.index(band)
+        )
         rel = f"{BUTLER_DIR}/{butler_repo_layout(profile, band=band, patch=patch)}"
     path = stage / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +235,9 @@ def build_release(
             "catalogs": catalogs,
         }
         if images:
-            manifest.update(_images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hips, step))
+            manifest.update(
+                _images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hips, step)
+            )
         timings["total"] = round(time.perf_counter() - t_start, 3)
         manifest["build"] = {"seconds": timings, "bytes": _du(stage)}
         (stage / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")

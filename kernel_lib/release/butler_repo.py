@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 from astropy.time import Time
-
 from lsst.daf.butler import (
     Butler,
     CollectionType,
     Config,
+    DataCoordinate,
     DatasetRef,
     DatasetType,
     FileDataset,
@@ -49,9 +49,11 @@ __all__ = [
     "RUN_COLLECTION",
     "butler_repo_layout",
     "create_butler_repo",
+    "detector_corners",
     "detector_region",
     "ingest_images",
     "put_catalogs",
+    "repo_path",
 ]
 
 #: the repository's folder inside the release root.
@@ -378,7 +380,7 @@ def create_butler_repo(root: Path, profile: Profile, visits: list[Visit]) -> But
 # --------------------------------------------------------------------------- datasets
 
 
-def _image_data_id(rec: ImageRecord, tract: int) -> dict[str, Any]:
+def _image_data_id(rec: ImageRecord, tract: int | None) -> dict[str, Any]:
     if rec.kind == "visit_image":
         if rec.visit is None or rec.detector is None:
             raise ValueError(f"{rec.path}: visit_image without visit/detector")
@@ -406,10 +408,13 @@ def ingest_images(butler: Butler, release_root: Path, records: list[ImageRecord]
     from .formatters import ExposureFitsFormatter
 
     release_root = Path(release_root).resolve()
-    repo_root = Path(butler._config.configDir.ospath).resolve()  # type: ignore[attr-defined]
+    roots = [r for r in butler.get_datastore_roots().values() if r is not None]
+    if len(roots) != 1:
+        raise ValueError(f"expected one file datastore root, got {roots}")
+    repo_root = Path(roots[0].ospath).resolve()
     dataset_types = {name: butler.get_dataset_type(name) for name in IMAGE_DATASET_TYPES}
     run = butler.run or RUN_COLLECTION
-    tract: int | None = None
+    tract: int | None = None  # the repository's tract, looked up once if a record lacks it
     files: list[FileDataset] = []
     ids: dict[str, str] = {}
     for rec in records:
@@ -420,7 +425,7 @@ def ingest_images(butler: Butler, release_root: Path, records: list[ImageRecord]
             raise ValueError(f"{rec.path} is not inside the repository {repo_root}") from None
         if rec.kind == "deep_coadd" and rec.tract is None and tract is None:
             tract = _default_tract(butler)
-        data_id = _image_data_id(rec, tract if tract is not None else -1)
+        data_id = DataCoordinate.standardize(_image_data_id(rec, tract), universe=butler.dimensions)
         ref = DatasetRef(dataset_types[rec.kind], data_id, run=run)
         files.append(FileDataset(path=rel.as_posix(), refs=[ref], formatter=ExposureFitsFormatter))
         ids[rec.path] = str(ref.id)
@@ -435,9 +440,7 @@ def _default_tract(butler: Butler) -> int:
     return int(tracts[0])
 
 
-def put_catalogs(
-    butler: Butler, catalogs: Iterable[tuple[str, Mapping[str, Any], Any]]
-) -> dict[str, str]:
+def put_catalogs(butler: Butler, catalogs: Iterable[tuple[str, Mapping[str, Any], Any]]) -> dict[str, str]:
     """Put Parquet catalogs: ``(dataset_type, data_id, table)`` triples.
 
     ``table`` is a pandas ``DataFrame``, an astropy ``Table`` or a ``pyarrow.Table``; it is
@@ -447,10 +450,9 @@ def put_catalogs(
     ``parameters={"columns": [...]}`` or the ``.rowcount``/``.columns``/``.schema`` components.
     Returns ``"<dataset_type> <data_id>" -> dataset UUID``.
     """
-    from lsst.daf.butler.formatters.parquet import arrow_to_astropy, pandas_to_astropy
-
     import pandas as pd
     import pyarrow as pa
+    from lsst.daf.butler.formatters.parquet import arrow_to_astropy, pandas_to_astropy
 
     out: dict[str, str] = {}
     default_tract: int | None = None
@@ -479,4 +481,3 @@ def put_catalogs(
 def repo_path(release_root: Path) -> Path:
     """The repository inside a release."""
     return Path(release_root) / BUTLER_DIR
-

@@ -105,7 +105,7 @@ def _objects(profile: Profile, truth: pd.DataFrame, visits: list[Visit], rng: np
         sig[b] = float(ab_mag_to_njy(depth)) / 5.0 * _size_factor(truth, psf_s)
         snr[k] = mean_flux[b] / sig[b]
     ra0, dec0 = truth["ra"].to_numpy(), truth["dec"].to_numpy()
-    x, y, patch = sm.locate(ra0, dec0)
+    _, _, patch = sm.locate(ra0, dec0)
     keep = (snr.max(axis=0) > 5.0) & (patch >= 0)
     idx = np.flatnonzero(keep)
     t = truth.iloc[idx]
@@ -341,10 +341,14 @@ def _dia_tables(profile, truth, visits, footprints, rng) -> dict[str, CatalogDat
     counts = dets.groupby("_truth").size()
     members = counts[counts >= 2].index.to_numpy()
     dets = dets[dets["_truth"].isin(members)].sort_values(["_truth", "midpointMjdTai"])
-    dia_ids = {int(ti): (np.int64(profile.tract) << 43) + (np.int64(1) << 42) + j + 1 for j, ti in enumerate(members)}
+    dia_ids = {
+        int(ti): (np.int64(profile.tract) << 43) + (np.int64(1) << 42) + j + 1 for j, ti in enumerate(members)
+    }
     dets["diaObjectId"] = dets["_truth"].map(dia_ids).astype(np.int64)
     seq = dets.groupby(["visit", "detector"]).cumcount().to_numpy()
-    dets["diaSourceId"] = (dets["visit"].to_numpy() << 21) | (dets["detector"].to_numpy().astype(np.int64) << 17) | seq
+    dets["diaSourceId"] = (
+        (dets["visit"].to_numpy() << 21) | (dets["detector"].to_numpy().astype(np.int64) << 17) | seq
+    )
     g = dets.groupby("_truth")
     dobj = pd.DataFrame(
         {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,7 +234,7 @@ def _astropy_header(hdr: fitsio.FITSHDR) -> fits.Header:
     return out
 
 
-def read_exposure(path: str | os.PathLike, bbox: tuple[int, int, int, int] | None = None) -> Exposure:
+def read_exposure(path: str | os.PathLike, bbox: Sequence[int] | None = None) -> Exposure:
     """Read an exposure written by :func:`write_exposure` (or a DP1-like file).
 
     ``bbox=(x0, y0, width, height)`` (0-based pixels) reads only that region (only the tiles it
@@ -247,34 +248,44 @@ def read_exposure(path: str | os.PathLike, bbox: tuple[int, int, int, int] | Non
     except OSError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"{path} is not a readable FITS file ({first})") from None
-    with f:
-        names = {hdu.get_extname().upper() for hdu in f}
-        if "IMAGE" not in names:
-            raise ValueError(f"{path} has no IMAGE extension (found: {', '.join(sorted(n for n in names if n)) or 'none'})")
-        hdu = f["IMAGE"]
-        dims = hdu.get_info().get("dims") or []
-        if len(dims) != 2:
-            raise ValueError(f"{path}: IMAGE extension is not a 2-d image (dims {dims})")
-        ny, nx = int(dims[0]), int(dims[1])
-        metadata = _astropy_header(f[0].read_header())
-        img_header = _astropy_header(hdu.read_header())
-        wcs = WCS(img_header, relax=True, fix=False)
-        if bbox is None:
-            sl = (slice(0, ny), slice(0, nx))
-        else:
-            x0, y0, w, h = _check_bbox(bbox, nx, ny, path)
-            sl = (slice(y0, y0 + h), slice(x0, x0 + w))
-            wcs = wcs.slice(sl)
+    try:
+        with f:
+            return _read_open(f, path, bbox)
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: damaged FITS file ({first})") from None
 
-        def plane(name: str, dtype, fill):
-            if name not in names:
-                shape = (sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
-                return np.full(shape, fill, dtype=dtype)
-            h = f[name]
-            data = h.read() if bbox is None else h[sl]
-            return np.asarray(data, dtype=dtype)
 
-        image = plane("IMAGE", np.float32, np.nan)
-        mask = plane("MASK", np.int32, 0)
-        variance = plane("VARIANCE", np.float32, np.nan)
+def _read_open(f: fitsio.FITS, path: Path, bbox: Sequence[int] | None) -> Exposure:
+    names = {hdu.get_extname().upper() for hdu in f}
+    if "IMAGE" not in names:
+        raise ValueError(
+            f"{path} has no IMAGE extension (found: {', '.join(sorted(n for n in names if n)) or 'none'})"
+        )
+    hdu = f["IMAGE"]
+    dims = hdu.get_info().get("dims") or []
+    if len(dims) != 2:
+        raise ValueError(f"{path}: IMAGE extension is not a 2-d image (dims {dims})")
+    ny, nx = int(dims[0]), int(dims[1])
+    metadata = _astropy_header(f[0].read_header())
+    img_header = _astropy_header(hdu.read_header())
+    wcs = WCS(img_header, relax=True, fix=False)
+    if bbox is None:
+        sl = (slice(0, ny), slice(0, nx))
+    else:
+        x0, y0, w, h = _check_bbox(bbox, nx, ny, path)
+        sl = (slice(y0, y0 + h), slice(x0, x0 + w))
+        wcs = wcs.slice(sl)
+
+    def plane(name: str, dtype, fill):
+        if name not in names:
+            shape = (sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+            return np.full(shape, fill, dtype=dtype)
+        h = f[name]
+        data = h.read() if bbox is None else h[sl]
+        return np.asarray(data, dtype=dtype)
+
+    image = plane("IMAGE", np.float32, np.nan)
+    mask = plane("MASK", np.int32, 0)
+    variance = plane("VARIANCE", np.float32, np.nan)
     return Exposure(image=image, mask=mask, variance=variance, wcs=wcs, metadata=metadata)

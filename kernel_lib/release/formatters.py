@@ -41,13 +41,12 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import CCDData, VarianceUncertainty
 from astropy.wcs import WCS
-
 from lsst.daf.butler import FormatterV2, StorageClassDelegate
 from lsst.resources import ResourcePath
 
 __all__ = [
-    "DATASTORE_FORMATTERS",
     "BAD_MASK_PLANES",
+    "DATASTORE_FORMATTERS",
     "DEFAULT_MASK_PLANES",
     "STORAGE_CLASSES",
     "ExposureFitsDelegate",
@@ -174,9 +173,7 @@ def _image_shape(hdul: fits.HDUList) -> tuple[int, int]:
     return tuple(int(n) for n in hdu.shape)  # type: ignore[return-value]
 
 
-def read_exposure_fits(
-    path: str, bbox: Sequence[int] | None = None, component: str | None = None
-) -> Any:
+def read_exposure_fits(path: str, bbox: Sequence[int] | None = None, component: str | None = None) -> Any:
     """Read an exposure (or one ``component`` of it) from a release MEF file."""
     with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
         if component == "metadata":
@@ -205,7 +202,8 @@ def read_exposure_fits(
             for name, bit in planes.items():
                 if f"MP_{name}" not in meta:
                     meta[_card_key(f"MP_{name}")] = bit
-            mask = (flags & _bad_bits(planes)) != 0
+            if flags is not None:
+                mask = (flags & _bad_bits(planes)) != 0
         if box is not None:
             meta["LTV1"] = (-box[0], "cut-out origin: parent x = x - LTV1")
             meta["LTV2"] = (-box[1], "cut-out origin: parent y = y - LTV2")

@@ -210,7 +210,9 @@ def _sources_model(
     noise_sigma: float,
 ) -> np.ndarray:
     x, y = wcs.wcs_world2pix(ra, dec, 0)
-    near = (x > -_MAX_HALF_SIZE) & (x < nx + _MAX_HALF_SIZE) & (y > -_MAX_HALF_SIZE) & (y < ny + _MAX_HALF_SIZE)
+    near = (
+        (x > -_MAX_HALF_SIZE) & (x < nx + _MAX_HALF_SIZE) & (y > -_MAX_HALF_SIZE) & (y < ny + _MAX_HALF_SIZE)
+    )
     near &= flux != 0
     idx = np.flatnonzero(near)
     cxx, cxy, cyy = _pixel_covariances(wcs, truth, idx, psf_sigma_pix)
@@ -246,7 +248,9 @@ def _base_metadata(band: str) -> fits.Header:
 # visit images
 
 
-def render_visit_detector(profile: Profile, truth: pd.DataFrame, visit: Visit, detector: Detector, seed: int) -> Exposure:
+def render_visit_detector(
+    profile: Profile, truth: pd.DataFrame, visit: Visit, detector: Detector, seed: int
+) -> Exposure:
     """The calibrated, background-subtracted image of one detector of one visit."""
     cam = profile.camera
     nx = ny = cam.det_size
@@ -326,7 +330,9 @@ def render_visit_detector(profile: Profile, truth: pd.DataFrame, visit: Visit, d
 # deep coadds
 
 
-def _focal_plane_coverage(profile: Profile, visit: Visit, wcs: WCS, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+def _focal_plane_coverage(
+    profile: Profile, visit: Visit, wcs: WCS, gx: np.ndarray, gy: np.ndarray
+) -> np.ndarray:
     """Boolean: which grid points (pixel coords of ``wcs``) land on a detector of ``visit``."""
     cam = profile.camera
     fp_wcs = cam.detector_wcs(cam.detectors[0], visit.ra, visit.dec, visit.rotation_deg)
@@ -467,4 +473,5 @@ def image_record_for(exp: Exposure, kind: str, path_rel: str, size_bytes: int) -
         tract=opt_int("TRACT"),
         patch=opt_int("PATCH"),
         size_bytes=int(size_bytes),
+        seeing_arcsec=float(md["SEEING"]) if "SEEING" in md else None,
     )

@@ -23,8 +23,8 @@ from astropy.wcs import WCS
 
 __all__ = [
     "BANDS",
-    "BAND_WAVELENGTH_NM",
     "BAND_RANGE_NM",
+    "BAND_WAVELENGTH_NM",
     "FIVE_SIGMA_DEPTH",
     "INSTRUMENT",
     "PHYSICAL_FILTERS",
@@ -260,6 +260,7 @@ class ImageRecord:
     tract: int | None = None
     patch: int | None = None
     size_bytes: int = 0
+    seeing_arcsec: float | None = None
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,7 @@ def _per_band(template: list[tuple[str, str, str, str, str]]) -> list[Column]:
     out = []
     for b in BANDS:
         for name, dt, unit, ucd, desc in template:
-            out.append(
-                Column(f"{b}_{name}", dt, unit, ucd.replace("{em}", _EM[b]), desc.replace("{b}", b))
-            )
+            out.append(Column(f"{b}_{name}", dt, unit, ucd.replace("{em}", _EM[b]), desc.replace("{b}", b)))
     return out
 
 
@@ -317,7 +315,9 @@ CCD_VISIT = TableSpec(
 
 REFERENCE = TableSpec(
     name="Reference",
-    description="Gaia-like astrometric and photometric reference catalog (epoch J2016.0) with proper motions.",
+    description=(
+        "Gaia-like astrometric and photometric reference catalog (epoch J2016.0) with proper motions."
+    ),
     ra_column="ra",
     dec_column="dec",
     primary_key="source_id",
@@ -366,4 +366,6 @@ def arrow_schema(spec: TableSpec) -> pa.Schema:
         if c.ucd:
             md[b"ucd"] = c.ucd.encode()
         fields.append(pa.field(c.name, c.arrow_type, metadata=md))
-    return pa.schema(fields, metadata={b"lsstbox.table": spec.name.encode(), b"description": spec.description.encode()})
+    return pa.schema(
+        fields, metadata={b"lsstbox.table": spec.name.encode(), b"description": spec.description.encode()}
+    )

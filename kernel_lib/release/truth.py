@@ -52,8 +52,8 @@ def _power_law_mags(rng: np.random.Generator, n: int, slope: float, lo: float, h
 
 def make_truth(profile: Profile, rng: np.random.Generator) -> pd.DataFrame:
     """Draw the truth sky for a profile (deterministic for a given generator state)."""
-    n = int(round(profile.object_density_deg2 * profile.tract_area_deg2))
-    n_star = int(round(n * STAR_FRACTION))
+    n = round(profile.object_density_deg2 * profile.tract_area_deg2)
+    n_star = round(n * STAR_FRACTION)
     n_gal = n - n_star
     ra, dec = sample_in_tract(profile, n, rng, pad=20.0)
     kind = np.array(["star"] * n_star + ["galaxy"] * n_gal, dtype=object)
@@ -85,7 +85,7 @@ def make_truth(profile: Profile, rng: np.random.Generator) -> pd.DataFrame:
     df["pa_deg"] = np.where(is_star, 0.0, rng.uniform(0.0, 180.0, n))
     var_type = np.zeros(n, dtype=np.int16)
     star_idx = np.flatnonzero(is_star & (r < 23.0))
-    nvar = int(round(len(star_idx) * VARIABLE_FRACTION))
+    nvar = round(len(star_idx) * VARIABLE_FRACTION)
     chosen = rng.choice(star_idx, size=min(nvar, len(star_idx)), replace=False)
     var_type[chosen] = rng.choice(np.array([1, 2], dtype=np.int16), size=len(chosen), p=[0.4, 0.6])
     df["var_type"] = var_type

@@ -56,7 +56,7 @@ def test_refuses_a_non_empty_directory_and_leaves_it_alone(tmp_path: Path) -> No
 
 
 def test_refuses_an_unwritable_place(tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match="not writable|does not exist"):
+    with pytest.raises(BuildError, match=r"not writable|does not exist"):
         build_release("tiny", Path("/proc/lsstbox-release"), progress=False)
     target = tmp_path / "missing-parent" / "release"
     with pytest.raises(BuildError, match="does not exist"):
@@ -111,7 +111,9 @@ def test_a_killed_build_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
 def test_manifest_pointing_at_missing_files(tmp_path: Path, tiny_release: Path) -> None:
     manifest = json.loads((tiny_release / "manifest.json").read_text())
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ReleaseError, match=r"^manifest points at a missing file: hats/Object \(catalog Object\)$"):
+    with pytest.raises(
+        ReleaseError, match=r"^manifest points at a missing file: hats/Object \(catalog Object\)$"
+    ):
         Release.open(tmp_path)
     r = _cli("release", "check", str(tmp_path))
     assert r.returncode == 2
@@ -139,7 +141,9 @@ def test_an_external_hats_catalog_described_by_hand(tmp_path: Path, tiny_release
     """A release built elsewhere plugs in through a hand-written manifest with absolute paths."""
     obj = Release.open(tiny_release).catalog_path("Object")
     (tmp_path / "manifest.json").write_text(
-        json.dumps({"format": "lsstbox-release", "name": "elsewhere", "catalogs": {"Object": {"path": str(obj)}}})
+        json.dumps(
+            {"format": "lsstbox-release", "name": "elsewhere", "catalogs": {"Object": {"path": str(obj)}}}
+        )
     )
     rel = Release.open(tmp_path)
     assert rel.name == "elsewhere"

@@ -69,10 +69,15 @@ def test_leaves_have_row_groups_sorted_by_healpix(release: Release) -> None:
     assert np.all(np.diff(hp) >= 0)
 
 
-@pytest.mark.parametrize(("dependent", "director", "key"), [("Source", "Object", "objectId"),
-                                                            ("ForcedSource", "Object", "objectId"),
-                                                            ("DiaSource", "DiaObject", "diaObjectId"),
-                                                            ("ForcedSourceOnDiaObject", "DiaObject", "diaObjectId")])
+@pytest.mark.parametrize(
+    ("dependent", "director", "key"),
+    [
+        ("Source", "Object", "objectId"),
+        ("ForcedSource", "Object", "objectId"),
+        ("DiaSource", "DiaObject", "diaObjectId"),
+        ("ForcedSourceOnDiaObject", "DiaObject", "diaObjectId"),
+    ],
+)
 def test_dependent_rows_share_their_directors_partition(release: Release, dependent, director, key) -> None:
     def by_pixel(name: str) -> pd.DataFrame:
         parts = []
@@ -91,10 +96,14 @@ def test_dependent_rows_share_their_directors_partition(release: Release, depend
 def test_margins_make_crossmatch_exact_at_partition_edges(release: Release) -> None:
     """Reference x Object within 1": lsdb with our margins finds every pair brute force finds."""
     ref = lsdb.open_catalog(release.catalog_path("Reference"))
-    obj = lsdb.open_catalog(release.catalog_path("Object"), margin_cache=release.catalogs["Object"]["margin"] and
-                            str(release.resolve(release.catalogs["Object"]["margin"])))
-    got = ref.crossmatch(obj, radius_arcsec=1.0, n_neighbors=1, suffixes=("_ref", "_obj"),
-                         suffix_method="all_columns").compute()
+    obj = lsdb.open_catalog(
+        release.catalog_path("Object"),
+        margin_cache=release.catalogs["Object"]["margin"]
+        and str(release.resolve(release.catalogs["Object"]["margin"])),
+    )
+    got = ref.crossmatch(
+        obj, radius_arcsec=1.0, n_neighbors=1, suffixes=("_ref", "_obj"), suffix_method="all_columns"
+    ).compute()
 
     r, o = ref.compute(), obj.compute()
 
@@ -114,8 +123,9 @@ def test_light_curves_are_physically_plausible(release: Release) -> None:
     fs = lsdb.open_catalog(release.catalog_path("ForcedSource")).compute()
     fs = fs[fs["band"] == "r"]
     g = fs.groupby("objectId")
-    chi2 = g.apply(lambda t: float(np.mean(((t.psfFlux - t.psfFlux.mean()) / t.psfFluxErr) ** 2)),
-                   include_groups=False)
+    chi2 = g.apply(
+        lambda t: float(np.mean(((t.psfFlux - t.psfFlux.mean()) / t.psfFluxErr) ** 2)), include_groups=False
+    )
     assert 0.6 < float(np.median(chi2)) < 1.6
     dia = lsdb.open_catalog(release.catalog_path("DiaObject")).compute()
     assert len(dia) >= 1
