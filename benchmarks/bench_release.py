@@ -64,7 +64,8 @@ def main() -> None:
         med = statistics.median(walls)
         _, build = min(runs, key=lambda r: abs(r[0] - med))
         size = build["bytes"]
-        line = f"{profile:5s} median {med:6.1f} s over {len(walls)} runs (min {min(walls):.1f}, max {max(walls):.1f})"
+        line = f"{profile:5s} median {med:6.1f} s over {len(walls)} runs"
+        line += f" (min {min(walls):.1f}, max {max(walls):.1f})"
         line += f", {size / 1e6:7.0f} MB"
         if BUDGET_S.get(profile):
             line += f" | time/budget {med / BUDGET_S[profile]:.2f}"

@@ -144,14 +144,14 @@ export const isServiceInfo = objectOf<IServiceInfo>({
 export const isRelease = objectOf<IRelease>({
   name: isString,
   profile: isString,
-  seed: isNumber,
+  seed: nullable(isNumber),
   created: isString,
   root: isString,
   field: isReleaseField,
   catalogs: arrayOf(isCatalogInfo),
   images: arrayOf(isImageSetInfo),
   hips: arrayOf(isHipsInfo),
-  butler: isButlerInfo,
+  butler: nullable(isButlerInfo),
   services: arrayOf(isServiceInfo)
 });
 

@@ -53,7 +53,10 @@ export interface IHipsInfo {
   id: string;
   title: string;
   band: string;
-  /** URL relative to the server base URL. */
+  /**
+   * URL of the tree: relative to the server base URL, or a path that already
+   * starts with the base URL's path (the server may send either).
+   */
   url: string;
 }
 
@@ -69,7 +72,7 @@ export interface IButlerInfo {
 /** One service endpoint exposed by the server extension. */
 export interface IServiceInfo {
   name: string;
-  /** URL relative to the server base URL. */
+  /** URL, as for `IHipsInfo.url`. */
   url: string;
   /** "ok" when the service is up; anything else is shown as a problem. */
   status: string;
@@ -79,7 +82,8 @@ export interface IServiceInfo {
 export interface IRelease {
   name: string;
   profile: string;
-  seed: number;
+  /** The random seed the release was built with (null if unknown). */
+  seed: number | null;
   /** ISO 8601 timestamp. */
   created: string;
   /** Absolute path of the release on the server. */
@@ -88,7 +92,8 @@ export interface IRelease {
   catalogs: ICatalogInfo[];
   images: IImageSetInfo[];
   hips: IHipsInfo[];
-  butler: IButlerInfo;
+  /** Null when the release has no Butler repository. */
+  butler: IButlerInfo | null;
   services: IServiceInfo[];
 }
 

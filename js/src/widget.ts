@@ -43,6 +43,18 @@ function h<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** A name with line-break opportunities at CamelCase boundaries. */
+function breakableName(name: string): HTMLSpanElement {
+  const span = h('span', { class: 'lsstbox-Name' });
+  name.split(/(?=[A-Z][a-z])/).forEach((part, i) => {
+    if (i > 0) {
+      span.append(h('wbr'));
+    }
+    span.append(part);
+  });
+  return span;
+}
+
 function formatInt(value: number): string {
   return Math.round(value).toLocaleString('en-US');
 }
@@ -57,18 +69,34 @@ function formatCreated(iso: string): string {
   if (Number.isNaN(date.getTime())) {
     return iso;
   }
-  return date
-    .toISOString()
-    .replace('T', ' ')
-    .replace(/\.\d+Z$/, ' UTC');
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-/** Resolve a server-relative URL against the server base URL. */
+/**
+ * Resolve a URL sent by the server.  Absolute URLs are kept; a path that
+ * already starts with the base URL's path is resolved against the origin;
+ * anything else is taken as relative to the server base URL.
+ */
 function serverUrl(baseUrl: string, url: string): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(url)) {
     return url;
   }
-  return URLExt.join(baseUrl, url);
+  const base = new URL(baseUrl, window.location.href);
+  const basePath = base.pathname.endsWith('/')
+    ? base.pathname
+    : `${base.pathname}/`;
+  if (basePath !== '/' && url.startsWith(basePath)) {
+    return new URL(url, base.origin).href;
+  }
+  return URLExt.join(base.href, url);
+}
+
+/** Join a filesystem path onto the release root (for tooltips only). */
+function joinPath(root: string, path: string): string {
+  if (path.startsWith('/')) {
+    return path;
+  }
+  return `${root.replace(/\/+$/, '')}/${path}`;
 }
 
 function externalLink(href: string, text: string, testid?: string) {
@@ -105,11 +133,18 @@ function facts(testid: string, rows: [string, string, string?][]) {
   return dl;
 }
 
+/** One entry of a table; `detail` becomes a full-width row below it. */
+interface ITableRow {
+  attrs: Record<string, string>;
+  cells: Child[];
+  detail?: { attrs: Record<string, string>; content: Child };
+}
+
 /** A table with a header row; cells are already-built nodes or text. */
 function table(
   testid: string,
-  head: string[],
-  rows: { attrs: Record<string, string>; cells: Child[] }[],
+  head: (string | [string, string])[],
+  rows: ITableRow[],
   numeric: Set<number> = new Set()
 ) {
   const thead = h(
@@ -118,23 +153,43 @@ function table(
     h(
       'tr',
       {},
-      ...head.map((label, i) =>
-        h('th', numeric.has(i) ? { class: 'lsstbox-num' } : {}, label)
-      )
+      ...head.map((label, i) => {
+        const [text, title] = typeof label === 'string' ? [label, ''] : label;
+        const attrs: Record<string, string> = numeric.has(i)
+          ? { class: 'lsstbox-num' }
+          : {};
+        if (title) {
+          attrs.title = title;
+          attrs['aria-label'] = title;
+        }
+        return h('th', attrs, text);
+      })
     )
   );
   const tbody = h(
     'tbody',
     {},
-    ...rows.map(row =>
-      h(
+    ...rows.flatMap(row => {
+      const main = h(
         'tr',
         row.attrs,
         ...row.cells.map((cell, i) =>
           h('td', numeric.has(i) ? { class: 'lsstbox-num' } : {}, cell)
         )
-      )
-    )
+      );
+      if (!row.detail) {
+        return [main];
+      }
+      main.classList.add('lsstbox-mod-hasDetail');
+      return [
+        main,
+        h(
+          'tr',
+          { ...row.detail.attrs, class: 'lsstbox-DetailRow' },
+          h('td', { colspan: String(head.length) }, row.detail.content)
+        )
+      ];
+    })
   );
   return h(
     'div',
@@ -151,13 +206,18 @@ function renderSummary(release: IRelease) {
     facts('lsstbox-release-facts', [
       ['Name', release.name],
       ['Profile', release.profile],
-      ['Seed', String(release.seed)],
-      ['Created', formatCreated(release.created), release.created],
+      ['Seed', release.seed === null ? '—' : String(release.seed)],
+      [
+        'Created',
+        release.created ? formatCreated(release.created) : '—',
+        release.created
+      ],
       ['Root', release.root, release.root]
     ]),
     h('h4', { class: 'lsstbox-SubTitle' }, 'Field'),
     facts('lsstbox-release-field', [
-      ['Centre', `RA ${formatDeg(field.ra)}, Dec ${formatDeg(field.dec)}`],
+      ['RA', formatDeg(field.ra)],
+      ['Dec', formatDeg(field.dec)],
       ['Area', `${field.area_deg2.toPrecision(3)} deg²`],
       ['Tract', field.tract === null ? '—' : String(field.tract)]
     ])
@@ -172,7 +232,7 @@ function renderCatalogs(catalogs: ICatalogInfo[]) {
       ? emptyNote('No catalogs in this release.')
       : table(
           'lsstbox-catalog-table',
-          ['Name', 'Rows', 'Columns', 'Partitions', 'Description'],
+          ['Name', 'Rows', ['Cols', 'Columns'], ['Parts', 'HATS partitions']],
           catalogs.map(cat => ({
             attrs: {
               'data-testid': 'lsstbox-catalog-row',
@@ -181,12 +241,24 @@ function renderCatalogs(catalogs: ICatalogInfo[]) {
               title: cat.path
             },
             cells: [
-              h('span', { class: 'lsstbox-Name' }, cat.name),
+              breakableName(cat.name),
               formatInt(cat.rows),
               formatInt(cat.columns),
-              formatInt(cat.partitions),
-              h('span', { class: 'lsstbox-Description' }, cat.description)
-            ]
+              formatInt(cat.partitions)
+            ],
+            detail: cat.description
+              ? {
+                  attrs: {
+                    'data-testid': 'lsstbox-catalog-description',
+                    'data-name': cat.name
+                  },
+                  content: h(
+                    'span',
+                    { class: 'lsstbox-Description' },
+                    cat.description
+                  )
+                }
+              : undefined
           })),
           new Set([1, 2, 3])
         )
@@ -249,7 +321,14 @@ function renderHips(hips: IHipsInfo[], baseUrl: string) {
   );
 }
 
-function renderButler(butler: IButlerInfo, releaseRoot: string) {
+function renderButler(butler: IButlerInfo | null, releaseRoot: string) {
+  if (butler === null) {
+    return section(
+      'Butler',
+      'lsstbox-butler',
+      emptyNote('This release has no Butler repository.')
+    );
+  }
   const datasets = Object.entries(butler.datasets).sort(([a], [b]) =>
     a.localeCompare(b)
   );
@@ -257,7 +336,7 @@ function renderButler(butler: IButlerInfo, releaseRoot: string) {
     'Butler',
     'lsstbox-butler',
     facts('lsstbox-butler-facts', [
-      ['Path', butler.root, URLExt.join(releaseRoot, butler.root)]
+      ['Path', butler.root, joinPath(releaseRoot, butler.root)]
     ]),
     h('h4', { class: 'lsstbox-SubTitle' }, 'Collections'),
     butler.collections.length === 0
@@ -324,6 +403,16 @@ function renderServices(services: IServiceInfo[], baseUrl: string) {
           })
         )
   );
+}
+
+function errorTitle(status: number): string {
+  if (status === 0) {
+    return 'Could not load the release';
+  }
+  if (status >= 200 && status < 300) {
+    return 'Could not read the release manifest';
+  }
+  return `Could not load the release (HTTP ${status})`;
 }
 
 /**
@@ -413,13 +502,7 @@ export class ReleasePanel extends Widget {
             'data-testid': 'lsstbox-release-error',
             'data-status': String(error.status)
           },
-          h(
-            'p',
-            { class: 'lsstbox-ErrorTitle' },
-            error.status === 0
-              ? 'Could not load the release'
-              : `Could not load the release (HTTP ${error.status})`
-          ),
+          h('p', { class: 'lsstbox-ErrorTitle' }, errorTitle(error.status)),
           h('p', { class: 'lsstbox-ErrorMessage' }, error.message),
           error.url
             ? h('p', { class: 'lsstbox-ErrorUrl' }, h('code', {}, error.url))
