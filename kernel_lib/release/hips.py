@@ -29,7 +29,6 @@ import math
 import multiprocessing as mp
 import os
 import shutil
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -63,7 +62,7 @@ ProgressFn = Callable[[int, int, str], Any]
 
 def hips_max_order(pixel_scale_arcsec: float, tile_width: int = 512) -> int:
     """The tile order whose HiPS pixels best match ``pixel_scale_arcsec`` (nearest in log scale)."""
-    tile_order = int(round(math.log2(tile_width)))
+    tile_order = round(math.log2(tile_width))
     scale_rad = math.radians(pixel_scale_arcsec / 3600.0)
     depth = round(math.log2(math.sqrt(math.pi / 3.0) / scale_rad))
     return max(0, depth - tile_order)
@@ -280,7 +279,7 @@ def _write_png(path: Path, arr: np.ndarray, mode: str) -> None:
 
 
 def _grey_la(disp: np.ndarray, stretch: Stretch) -> np.ndarray:
-    out = np.empty(disp.shape + (2,), np.uint8)
+    out = np.empty((*disp.shape, 2), np.uint8)
     out[..., 0] = stretch.apply(disp)
     out[..., 1] = np.where(np.isfinite(disp), 255, 0)
     return out
@@ -446,14 +445,14 @@ class _Pyramid:
 def _sample_tile(plan: _Plan, npix: int) -> dict[str, np.ndarray | None]:
     """Resample the coadds onto one max-order tile (display orientation), per band."""
     w = plan.tile_width
-    depth = plan.max_order + int(round(math.log2(w)))
+    depth = plan.max_order + round(math.log2(w))
     ipix = (np.uint64(npix) << np.uint64(2 * (depth - plan.max_order))) | plan.sub_index.ravel()
     lon, lat = cdshealpix.nested.healpix_to_lonlat(ipix, depth, num_threads=1)
     lon_d, lat_d = lon.deg, lat.deg
     sums = {b: np.zeros(w * w, np.float32) for b in plan.bands}
     cnts = {b: np.zeros(w * w, np.uint8) for b in plan.bands}
     proj: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    samplers: dict[tuple, tuple] = {}
+    samplers: dict[tuple, tuple | None] = {}
     for ci in plan.tile_coadds.get(npix, []):
         c = plan.coadds[ci]
         if c.geom not in proj:
@@ -647,10 +646,10 @@ def _properties(
         "client_sort_key": f"99-{tree}",
     }
     if colour:
+        assert plan.colour is not None
         props["dataproduct_subtype"] = "color"
-        props["hips_rgb_red"] = f"{plan.colour[0]} [{_stretch_text(plan.stretches[plan.colour[0]])}]"
-        props["hips_rgb_green"] = f"{plan.colour[1]} [{_stretch_text(plan.stretches[plan.colour[1]])}]"
-        props["hips_rgb_blue"] = f"{plan.colour[2]} [{_stretch_text(plan.stretches[plan.colour[2]])}]"
+        for key, b in zip(("hips_rgb_red", "hips_rgb_green", "hips_rgb_blue"), plan.colour, strict=True):
+            props[key] = f"{b} [{_stretch_text(plan.stretches[b])}]"
     else:
         st = plan.stretches[tree]
         assert data_range is not None
@@ -918,13 +917,11 @@ def _run_all(
     stop = k - depth
     ctx = mp.get_context("fork")
     results: list[_Result] = []
-    t0 = time.perf_counter()
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
         futs = [ex.submit(_run_group, g, stop) for _, g in sorted(groups.items())]
         for i, f in enumerate(cf.as_completed(futs)):
             results.append(f.result())
             report(i + 1, len(futs), "tiles")
-    del t0
     # the group roots (order ``stop``) continue down to ``floor`` here
     low = _Result()
     if stop > floor:
