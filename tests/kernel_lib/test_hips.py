@@ -284,9 +284,10 @@ def hipsgen_lint(tree: Path) -> tuple[str, str]:
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     out = re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)
-    if "is not IVOA HiPS 1.0 compatible" in out:
+    # HipsGen v12.001 can print an ERROR line and still end with "fully compatible": read both
+    if "is not IVOA HiPS 1.0 compatible" in out or re.search(r"^\*?ERROR", out, re.M):
         return "fail", out
-    if "compatible but with warnings" in out:
+    if "compatible but with warnings" in out or re.search(r"^\*?WARN", out, re.M):
         return "warnings", out
     if re.search(r"is (fully )?IVOA HiPS 1\.0 compatible", out):
         return "ok", out
