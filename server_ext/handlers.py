@@ -53,8 +53,14 @@ class HipsHandler(AuthenticatedFileHandler):
 
     auth_resource = "contents"
 
-    def initialize(self, **kwargs: Any) -> None:  # root set per request from the manifest
-        super().initialize(path="/", **kwargs)
+    def initialize(
+        self,
+        path: str = "/",
+        default_filename: str | None = None,
+        allowed_symlink_directory: str | list[str] | None = None,
+    ) -> None:
+        # the root is set per request from the manifest (see get)
+        super().initialize(path, default_filename, allowed_symlink_directory)
 
     @web.authenticated
     def get(self, hips_id: str, path: str, include_body: bool = True) -> Any:  # type: ignore[override]
@@ -64,10 +70,6 @@ class HipsHandler(AuthenticatedFileHandler):
             raise web.HTTPError(404, reason=f"no HiPS {hips_id!r} in release {rel.name}")
         self.root = str(rel.resolve(trees[hips_id]["path"]))
         return super().get(path or "index.html", include_body=include_body)
-
-    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
-        # tornado already refuses paths outside root; we also refuse hidden files like Jupyter
-        return super().validate_absolute_path(root, absolute_path)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         BoxAPIHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]

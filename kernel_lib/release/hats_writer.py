@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cdshealpix.nested as hpn
 import numpy as np
@@ -69,7 +70,7 @@ def _write_leaves(
         if e <= s:
             continue
         hp = HealpixPixel(order, int(pixels[s]))
-        path = Path(paths.pixel_catalog_file(base, hp))
+        path = Path(str(paths.pixel_catalog_file(base, hp)))
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table.slice(s, e - s), path, row_group_size=row_group_rows, compression="zstd")
         written.append(hp)
@@ -77,15 +78,16 @@ def _write_leaves(
 
 
 def _properties(spec: TableSpec, name: str, rows: int, kind: CatalogType, **extra) -> TableProperties:
-    return TableProperties(
-        catalog_name=name,
-        catalog_type=kind,
-        total_rows=rows,
-        ra_column=spec.ra_column,
-        dec_column=spec.dec_column,
-        obs_title=spec.description,
+    fields: dict[str, Any] = {
+        "catalog_name": name,
+        "catalog_type": kind,
+        "total_rows": rows,
+        "ra_column": spec.ra_column,
+        "dec_column": spec.dec_column,
+        "obs_title": spec.description,
         **extra,
-    )
+    }
+    return TableProperties(**fields)
 
 
 def _finish(base: Path, spec: TableSpec, pixels: list[HealpixPixel], props: TableProperties) -> None:
@@ -167,7 +169,7 @@ def _write_margin(
     mwritten = _write_leaves(base, mtable, mpix, order, row_group_rows) if len(mtable) else []
     if not mwritten:  # keep a valid, empty margin catalog: one empty leaf for the first partition
         hp = written[0]
-        path = Path(paths.pixel_catalog_file(base, hp))
+        path = Path(str(paths.pixel_catalog_file(base, hp)))
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table.slice(0, 0), path)
         mwritten = [hp]

@@ -71,12 +71,12 @@ SKYMAP = "lsst_cells_box"
 NJY_ZERO_POINT = 31.4  # AB mag of 1 nJy
 
 
-def ab_mag_to_njy(mag: np.ndarray | float) -> np.ndarray | float:
-    """AB magnitude to flux in nJy."""
-    return 10.0 ** ((NJY_ZERO_POINT - np.asarray(mag)) / 2.5)
+def ab_mag_to_njy(mag: np.ndarray | float) -> np.ndarray:
+    """AB magnitude to flux in nJy (a 0-d array for a scalar)."""
+    return np.asarray(10.0 ** ((NJY_ZERO_POINT - np.asarray(mag, dtype=float)) / 2.5))
 
 
-def njy_to_ab_mag(flux: np.ndarray | float) -> np.ndarray | float:
+def njy_to_ab_mag(flux: np.ndarray | float) -> np.ndarray:
     """Flux in nJy to AB magnitude (NaN for non-positive flux)."""
     f = np.asarray(flux, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
