@@ -599,14 +599,14 @@ def _properties(
         bands = list(plan.colour)
         lo_nm = min(BAND_RANGE_NM[b][0] for b in bands if b in BAND_RANGE_NM)
         hi_nm = max(BAND_RANGE_NM[b][1] for b in bands if b in BAND_RANGE_NM)
-        title = f"lsstbox {release_name} deep coadd colour ({'/'.join(bands)} as R/G/B)"
+        title = f"{release_name} deep coadd colour ({'/'.join(bands)} as R/G/B)"
         desc = (
             f"Colour composite of the {release_name} deep coadds: red = {bands[0]}, green = {bands[1]}, "
             f"blue = {bands[2]}, each with an asinh stretch."
         )
     else:
         lo_nm, hi_nm = BAND_RANGE_NM.get(tree, (BAND_WAVELENGTH_NM.get(tree, 0.0),) * 2)
-        title = f"lsstbox {release_name} deep coadd {tree}"
+        title = f"{release_name} deep coadd {tree}"
         desc = (
             f"Deep coadds of the {release_name} data release in band {tree} (nJy per pixel, "
             f"background subtracted), resampled onto HEALPix."
