@@ -4,6 +4,7 @@
 # Idempotent: a second run only checks.   usage: scripts/setup.sh [--system] [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"  # jlpm, jupyter-builder and friends call each other by name
 SYSTEM=0; EXTRAS="dev"
 for a in "$@"; do
   case "$a" in
@@ -39,6 +40,6 @@ if [ ! -f jupyterlab_lsp/labextension/package.json ]; then
   .venv/bin/jlpm install --immutable
   .venv/bin/jlpm build
 fi
-.venv/bin/jupyter labextension develop --overwrite . >/dev/null 2>&1 || true
+.venv/bin/jupyter labextension develop --overwrite . >/dev/null
 .venv/bin/jupyter server extension enable jupyterlab_lsp --sys-prefix >/dev/null
 echo "setup: ok ($(.venv/bin/python -c 'import jupyterlab_lsp; print(jupyterlab_lsp.__version__)'))"

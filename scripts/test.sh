@@ -3,6 +3,7 @@
 # the browser UI tests included.   usage: scripts/test.sh [pytest options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"  # jlpm, jupyter-builder and friends call each other by name
 bash scripts/setup.sh --system --test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
