@@ -160,6 +160,10 @@ def build_release(
         prof.camera.detectors
     )
     total = 3 + len(TABLES) + (n_images + 3 if images else 0) + (1 if hips and images else 0)
+    if prof.wide_area_deg2 > 0:
+        from .wide import wide_pixels
+
+        total += len(wide_pixels(prof))
     with (
         _staging(out) as stage,
         tqdm(total=total, desc=f"release {prof.name}", unit="step", disable=not progress) as bar,
@@ -178,16 +182,10 @@ def build_release(
         bar.update(1)
         t = step("catalogs", t)
         catalogs: dict[str, Any] = {}
+        wide = _wide_rows(prof, visits, seed, bar) if prof.wide_area_deg2 > 0 else {}
         for name, cd in cats.items():
             spec = TABLES[name]
-            res = write_hats_catalog(
-                cd,
-                spec,
-                stage / "hats",
-                order=prof.partition_order,
-                row_group_rows=prof.row_group_rows,
-                margin_arcsec=prof.margin_arcsec,
-            )
+            res = _write_catalog(prof, spec, cd, stage / "hats", wide.get(name))
             catalogs[name] = {
                 "path": f"hats/{name}",
                 "margin": f"hats/{name}_margin" if res.margin_path else None,
@@ -246,6 +244,66 @@ def build_release(
             out.rmdir()  # empty, checked above
         os.replace(stage, out)
     return out
+
+
+def _wide_rows(prof: Profile, visits: list[Visit], seed: int, bar) -> dict[str, Iterator]:
+    """Object and Reference rows of the catalog-only wide area, one partition at a time."""
+    from .catalogs import coadd_depth
+    from .wide import wide_chunks
+
+    chunks = wide_chunks(prof, visits, seed, coadd_depth(visits))
+    cache: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+    def stream(which: int) -> Iterator[tuple[int, pd.DataFrame]]:
+        # Object is written first and fills the cache of Reference rows (small), so the
+        # expensive draw happens once per partition
+        if which == 0:
+            for pix, obj, ref in chunks:
+                cache[pix] = (obj.iloc[:0], ref)
+                bar.update(1)
+                yield pix, obj
+        else:
+            for pix, (_, ref) in sorted(cache.items()):
+                yield pix, ref
+
+    return {"Object": stream(0), "Reference": stream(1)}
+
+
+def _write_catalog(prof: Profile, spec, cd, out_dir: Path, wide: Iterator | None):
+    from .hats_writer import HatsWriter
+
+    if wide is None:
+        return write_hats_catalog(
+            cd,
+            spec,
+            out_dir,
+            order=prof.partition_order,
+            row_group_rows=prof.row_group_rows,
+            margin_arcsec=prof.margin_arcsec,
+        )
+    from hats.pixel_math.spatial_index import compute_spatial_index
+
+    writer = HatsWriter(
+        spec,
+        out_dir,
+        order=prof.partition_order,
+        row_group_rows=prof.row_group_rows,
+        margin_arcsec=prof.margin_arcsec,
+    )
+    ra_col, dec_col = spec.ra_column or "", spec.dec_column or ""
+    deep_pix = compute_spatial_index(np.asarray(cd.shard_ra) % 360.0, np.asarray(cd.shard_dec)) >> (
+        2 * (29 - prof.partition_order)
+    )
+    pending = set(np.unique(deep_pix).tolist())
+    for pix, rows in wide:
+        deep = cd.frame[deep_pix == pix]
+        frame = pd.concat([deep, rows], ignore_index=True) if len(deep) else rows
+        writer.add(frame, frame[ra_col].to_numpy(), frame[dec_col].to_numpy())
+        pending.discard(pix)
+    for pix in sorted(pending):
+        sel = deep_pix == pix
+        writer.add(cd.frame[sel], cd.shard_ra[sel], cd.shard_dec[sel])
+    return writer.finish()
 
 
 def _images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hips, step) -> dict[str, Any]:

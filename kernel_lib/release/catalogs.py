@@ -13,6 +13,7 @@ tables, so Object-Source joins stay inside a partition).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from .model import BANDS, Profile, Visit, ab_mag_to_njy, njy_to_ab_mag
 from .schema import TABLES
 from .truth import GAIA_EPOCH_MJD, REF_MJD, flux_at, position_at
 
-__all__ = ["CatalogData", "make_catalogs"]
+__all__ = ["CatalogData", "coadd_depth", "make_catalogs", "mean_fluxes", "measure_objects", "reference_rows"]
 
 PSF_SIGMA_REF_ARCSEC = 0.8 / 2.3548
 
@@ -75,7 +76,7 @@ def make_catalogs(
     return out
 
 
-def _coadd_depth(visits: list[Visit]) -> dict[str, tuple[float, float]]:
+def coadd_depth(visits: list[Visit]) -> dict[str, tuple[float, float]]:
     """Per band: 5-sigma depth of the coadd and its PSF sigma (arcsec)."""
     res = {}
     for b in BANDS:
@@ -86,18 +87,36 @@ def _coadd_depth(visits: list[Visit]) -> dict[str, tuple[float, float]]:
     return res
 
 
-def _objects(profile: Profile, truth: pd.DataFrame, visits: list[Visit], rng: np.random.Generator):
-    sm = profile.skymap
-    depths = _coadd_depth(visits)
-    n = len(truth)
-    mean_flux = {}
+def mean_fluxes(truth: pd.DataFrame, visits: list[Visit]) -> dict[str, np.ndarray]:
+    """Per band, each source's flux averaged over that band's visits (what a coadd sees)."""
+    out = {}
+    var = truth["var_type"].to_numpy() > 0
     for b in BANDS:
         times = np.array([v.mjd_mid for v in visits if v.band == b])
         f = truth[f"flux_{b}"].to_numpy().copy()
-        var = truth["var_type"].to_numpy() > 0
         if var.any():
             f[var] = np.mean([flux_at(truth, b, t)[var] for t in times], axis=0)
-        mean_flux[b] = f
+        out[b] = f
+    return out
+
+
+#: ``place(ra, dec, idx) -> {"objectId", "tract", "patch", "x", "y"}`` for the kept rows.
+Placer = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray]]
+
+
+def measure_objects(
+    truth: pd.DataFrame,
+    mean_flux: dict[str, np.ndarray],
+    depths: dict[str, tuple[float, float]],
+    inside: np.ndarray,
+    place: Placer,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Object rows for the truth sources detected on the coadds (any band above 5 sigma).
+
+    Returns the frame sorted by ``objectId`` and, for each row, its truth index.
+    """
+    n = len(truth)
     snr = np.zeros((len(BANDS), n))
     sig = {}
     for k, b in enumerate(BANDS):
@@ -105,31 +124,24 @@ def _objects(profile: Profile, truth: pd.DataFrame, visits: list[Visit], rng: np
         sig[b] = float(ab_mag_to_njy(depth)) / 5.0 * _size_factor(truth, psf_s)
         snr[k] = mean_flux[b] / sig[b]
     ra0, dec0 = truth["ra"].to_numpy(), truth["dec"].to_numpy()
-    _, _, patch = sm.locate(ra0, dec0)
-    keep = (snr.max(axis=0) > 5.0) & (patch >= 0)
+    keep = (snr.max(axis=0) > 5.0) & inside
     idx = np.flatnonzero(keep)
     t = truth.iloc[idx]
     m = len(idx)
-    cols: dict[str, np.ndarray] = {}
     ref_k = np.where(snr[3, idx] > 5.0, 3, snr[:, idx].argmax(axis=0))
     ref_snr = snr[ref_k, idx]
     err_deg = 0.5 * 0.8 / np.maximum(ref_snr, 1.0) / 3600.0 + 5e-3 / 3600.0
     cosd = np.cos(np.radians(dec0[idx]))
     ra = ra0[idx] + rng.normal(0.0, 1.0, m) * err_deg / cosd
     dec = dec0[idx] + rng.normal(0.0, 1.0, m) * err_deg
-    xo, yo, po = sm.locate(ra, dec)
-    po = np.where(po >= 0, po, patch[idx])
-    order = np.lexsort((xo, yo, po))
-    serial = np.empty(m, dtype=np.int64)
-    serial[order] = np.arange(m)
-    cols["objectId"] = (np.int64(profile.tract) << 43) + (po.astype(np.int64) << 34) + serial + 1
+    where = place(ra, dec, idx)
+    cols: dict[str, np.ndarray] = {"objectId": where["objectId"]}
     cols["coord_ra"] = ra % 360.0
     cols["coord_dec"] = dec
     cols["coord_raErr"] = err_deg.astype(np.float32)
     cols["coord_decErr"] = err_deg.astype(np.float32)
-    cols["tract"] = np.full(m, profile.tract, dtype=np.int64)
-    cols["patch"] = po.astype(np.int64)
-    cols["x"], cols["y"] = xo, yo
+    for key in ("tract", "patch", "x", "y"):
+        cols[key] = where[key]
     cols["refBand"] = np.array(BANDS, dtype=object)[ref_k]
     cols["detect_isPrimary"] = np.ones(m, dtype=bool)
     cols["ebv"] = 0.008 + 0.002 * np.sin(np.radians(ra * 40.0)) * np.cos(np.radians(dec * 40.0))
@@ -156,9 +168,29 @@ def _objects(profile: Profile, truth: pd.DataFrame, visits: list[Visit], rng: np
     cols["refExtendedness"] = ext_ref
     frame = pd.DataFrame(cols)
     frame["refBand"] = frame["refBand"].astype("str")
-    return frame.iloc[np.argsort(frame["objectId"].to_numpy())].reset_index(drop=True), idx[
-        np.argsort(cols["objectId"])
-    ]
+    order = np.argsort(cols["objectId"])
+    return frame.iloc[order].reset_index(drop=True), idx[order]
+
+
+def _objects(profile: Profile, truth: pd.DataFrame, visits: list[Visit], rng: np.random.Generator):
+    sm = profile.skymap
+    _, _, patch = sm.locate(truth["ra"].to_numpy(), truth["dec"].to_numpy())
+
+    def place(ra: np.ndarray, dec: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+        xo, yo, po = sm.locate(ra, dec)
+        po = np.where(po >= 0, po, patch[idx])
+        order = np.lexsort((xo, yo, po))
+        serial = np.empty(len(ra), dtype=np.int64)
+        serial[order] = np.arange(len(ra))
+        return {
+            "objectId": (np.int64(profile.tract) << 43) + (po.astype(np.int64) << 34) + serial + 1,
+            "tract": np.full(len(ra), profile.tract, dtype=np.int64),
+            "patch": po.astype(np.int64),
+            "x": xo,
+            "y": yo,
+        }
+
+    return measure_objects(truth, mean_fluxes(truth, visits), coadd_depth(visits), patch >= 0, place, rng)
 
 
 def _visit_footprints(profile: Profile, truth: pd.DataFrame, visits: list[Visit]):
@@ -483,6 +515,12 @@ def _visit_tables(profile: Profile, visits: list[Visit]) -> tuple[CatalogData, C
 
 
 def _reference(profile: Profile, truth: pd.DataFrame, rng: np.random.Generator) -> CatalogData:
+    frame = reference_rows(truth, rng, id_base=np.int64(4874) << 35)
+    return CatalogData("Reference", frame, frame["ra"].to_numpy() % 360.0, frame["dec"].to_numpy())
+
+
+def reference_rows(truth: pd.DataFrame, rng: np.random.Generator, id_base: np.int64) -> pd.DataFrame:
+    """Gaia-like rows (G < 20.7, epoch J2016.0) for the stars of a truth table."""
     stars = truth[(truth["kind"] == "star")]
     gr = -2.5 * np.log10(stars["flux_g"].to_numpy() / stars["flux_r"].to_numpy())
     r = njy_to_ab_mag(stars["flux_r"].to_numpy())
@@ -496,7 +534,7 @@ def _reference(profile: Profile, truth: pd.DataFrame, rng: np.random.Generator) 
     pm_sig = 1.1 * sig
     frame = pd.DataFrame(
         {
-            "source_id": (np.int64(4874) << 35) + np.arange(1, n + 1, dtype=np.int64) * 1031,
+            "source_id": id_base + np.arange(1, n + 1, dtype=np.int64) * 1031,
             "ra": ra + rng.normal(0, 1, n) * sig / 3.6e6 / np.cos(np.radians(dec)),
             "dec": dec + rng.normal(0, 1, n) * sig / 3.6e6,
             "ra_error": sig.astype(np.float32),
@@ -514,4 +552,4 @@ def _reference(profile: Profile, truth: pd.DataFrame, rng: np.random.Generator) 
         }
     )
     assert REF_MJD > GAIA_EPOCH_MJD
-    return CatalogData("Reference", frame, frame["ra"].to_numpy() % 360.0, frame["dec"].to_numpy())
+    return frame

@@ -13,16 +13,14 @@ All HEALPix arithmetic goes through ``hats.pixel_math`` / ``cdshealpix``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cdshealpix.nested as hpn
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from astropy.coordinates import Latitude, Longitude
 from hats.catalog import CatalogType, PartitionInfo, TableProperties
 from hats.io import paths, write_parquet_metadata
 from hats.io.parquet_metadata import write_voparquet_in_common_metadata
@@ -32,7 +30,7 @@ from hats.pixel_math.spatial_index import SPATIAL_INDEX_COLUMN, SPATIAL_INDEX_OR
 from .catalogs import CatalogData
 from .schema import TableSpec, arrow_schema
 
-__all__ = ["HatsResult", "write_hats_catalog"]
+__all__ = ["HatsResult", "HatsWriter", "write_hats_catalog"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +100,106 @@ def _finish(base: Path, spec: TableSpec, pixels: list[HealpixPixel], props: Tabl
     props.to_properties_file(base)
 
 
+class HatsWriter:
+    """Write one HATS catalog leaf by leaf, then its margin catalog and metadata.
+
+    ``add`` may be called many times (the ``large`` profile streams one partition at a time);
+    each call writes complete leaves, so a pixel may appear in one call only.  ``finish``
+    builds the margin catalog by reading the leaves back once: a leaf's rows whose
+    margin-order pixel borders a neighbouring partition go to that partition's margin.
+    """
+
+    def __init__(
+        self,
+        spec: TableSpec,
+        out_dir: Path,
+        *,
+        order: int,
+        row_group_rows: int = 2048,
+        margin_arcsec: float | None = 5.0,
+    ) -> None:
+        self.spec, self.out_dir, self.order = spec, out_dir, order
+        self.row_group_rows, self.margin_arcsec = row_group_rows, margin_arcsec
+        self.base = out_dir / spec.name
+        self.schema = arrow_schema(spec)
+        self.written: list[HealpixPixel] = []
+        self.rows = 0
+
+    def add(self, frame: pd.DataFrame, shard_ra: np.ndarray, shard_dec: np.ndarray) -> None:
+        """Write the rows of ``frame``, partitioned by (``shard_ra``, ``shard_dec``)."""
+        ra = np.asarray(shard_ra, float) % 360.0
+        spatial = compute_spatial_index(ra, np.asarray(shard_dec, float))
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        table = table.append_column(pa.field(SPATIAL_INDEX_COLUMN, pa.int64()), pa.array(spatial, pa.int64()))
+        pixels = (spatial >> (2 * (SPATIAL_INDEX_ORDER - self.order))).astype(np.int64)
+        done = {hp.pixel for hp in self.written}
+        if done.intersection(np.unique(pixels).tolist()):
+            raise ValueError(f"{self.spec.name}: a partition was written twice")
+        self.written += _write_leaves(self.base, table, pixels, self.order, self.row_group_rows)
+        self.rows += len(table)
+
+    def finish(self) -> HatsResult:
+        if not self.written:
+            raise ValueError(f"{self.spec.name}: no rows to write")
+        kind = CatalogType.OBJECT if self.spec.director is None else CatalogType.SOURCE
+        _finish(self.base, self.spec, self.written, _properties(self.spec, self.spec.name, self.rows, kind))
+        margin_path, margin_rows = None, 0
+        if self.margin_arcsec:
+            margin_path, margin_rows = self._write_margin()
+        return HatsResult(self.spec.name, self.base, self.rows, len(self.written), margin_path, margin_rows)
+
+    def _write_margin(self) -> tuple[Path, int]:
+        order, arcsec = self.order, float(self.margin_arcsec or 0.0)
+        m_order = max(_margin_order(order, arcsec), order + 1)
+        delta = m_order - order
+        shift = 2 * (SPATIAL_INDEX_ORDER - m_order)
+        present = {hp.pixel for hp in self.written}
+        rings: dict[int, np.ndarray] = {}
+
+        def ring(pix: int) -> np.ndarray:
+            if pix not in rings:
+                rings[pix] = np.asarray(get_margin(order, pix, delta), dtype=np.int64)
+            return rings[pix]
+
+        pieces: dict[int, list[pa.Table]] = {}
+        for hp in self.written:
+            # partitions whose margin this leaf can feed: its neighbours at the partition order
+            neighbours = set((ring(hp.pixel) >> (2 * delta)).tolist()) & present
+            neighbours.discard(hp.pixel)
+            if not neighbours:
+                continue
+            table = pq.read_table(Path(str(paths.pixel_catalog_file(self.base, hp))), schema=None)
+            fine = table.column(SPATIAL_INDEX_COLUMN).to_numpy() >> shift
+            for q in sorted(neighbours):
+                sel = np.flatnonzero(np.isin(fine, ring(q)))
+                if len(sel):
+                    pieces.setdefault(q, []).append(table.take(pa.array(sel)))
+        name = f"{self.spec.name}_margin"
+        base = self.out_dir / name
+        mwritten, mrows = [], 0
+        for q in sorted(pieces):
+            t = pa.concat_tables(pieces[q])
+            mrows += len(t)
+            mwritten += _write_leaves(base, t, np.full(len(t), q, dtype=np.int64), order, self.row_group_rows)
+        if not mwritten:  # keep a valid, empty margin catalog: one empty leaf for the first partition
+            hp = self.written[0]
+            path = Path(str(paths.pixel_catalog_file(base, hp)))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            empty = self.schema.append(pa.field(SPATIAL_INDEX_COLUMN, pa.int64())).empty_table()
+            pq.write_table(empty, path)
+            mwritten = [hp]
+        props = _properties(
+            self.spec,
+            name,
+            mrows,
+            CatalogType.MARGIN,
+            primary_catalog=self.spec.name,
+            margin_threshold=arcsec,
+        )
+        _finish(base, self.spec, mwritten, props)
+        return base, mrows
+
+
 def write_hats_catalog(
     data: CatalogData,
     spec: TableSpec,
@@ -110,76 +208,10 @@ def write_hats_catalog(
     order: int,
     row_group_rows: int = 2048,
     margin_arcsec: float | None = 5.0,
-    progress: Callable[[int], None] | None = None,
 ) -> HatsResult:
     """Write ``data`` as a HATS catalog ``out_dir/<name>`` (and its margin ``<name>_margin``)."""
-    ra = np.asarray(data.shard_ra, float) % 360.0
-    dec = np.asarray(data.shard_dec, float)
-    spatial = compute_spatial_index(ra, dec)
-    schema = arrow_schema(spec)
-    table = pa.Table.from_pandas(data.frame, schema=schema, preserve_index=False)
-    table = table.append_column(pa.field(SPATIAL_INDEX_COLUMN, pa.int64()), pa.array(spatial, pa.int64()))
-    shift = 2 * (SPATIAL_INDEX_ORDER - order)
-    pixels = (spatial >> shift).astype(np.int64)
-    base = out_dir / spec.name
-    written = _write_leaves(base, table, pixels, order, row_group_rows)
-    kind = CatalogType.OBJECT if spec.director is None else CatalogType.SOURCE
-    props = _properties(spec, spec.name, len(table), kind)
-    _finish(base, spec, written, props)
-    if progress:
-        progress(1)
-    margin_path, margin_rows = None, 0
-    if margin_arcsec:
-        margin_path, margin_rows = _write_margin(
-            table, ra, dec, pixels, written, spec, out_dir, order, margin_arcsec, row_group_rows
-        )
-    return HatsResult(spec.name, base, len(table), len(written), margin_path, margin_rows)
-
-
-def _write_margin(
-    table: pa.Table,
-    ra: np.ndarray,
-    dec: np.ndarray,
-    pixels: np.ndarray,
-    written: list[HealpixPixel],
-    spec: TableSpec,
-    out_dir: Path,
-    order: int,
-    margin_arcsec: float,
-    row_group_rows: int,
-) -> tuple[Path, int]:
-    m_order = max(_margin_order(order, margin_arcsec), order + 1)
-    delta = m_order - order
-    fine = np.asarray(hpn.lonlat_to_healpix(Longitude(ra, "deg"), Latitude(dec, "deg"), m_order), np.int64)
-    pieces, piece_pix = [], []
-    for hp in written:
-        ring = np.asarray(get_margin(order, hp.pixel, delta), dtype=np.int64)
-        sel = np.isin(fine, ring) & (pixels != hp.pixel)
-        if sel.any():
-            idx = np.flatnonzero(sel)
-            pieces.append(table.take(pa.array(idx)))
-            piece_pix.append(np.full(len(idx), hp.pixel, dtype=np.int64))
-    name = f"{spec.name}_margin"
-    base = out_dir / name
-    if pieces:
-        mtable = pa.concat_tables(pieces)
-        mpix = np.concatenate(piece_pix)
-    else:
-        mtable, mpix = table.slice(0, 0), np.zeros(0, dtype=np.int64)
-    mwritten = _write_leaves(base, mtable, mpix, order, row_group_rows) if len(mtable) else []
-    if not mwritten:  # keep a valid, empty margin catalog: one empty leaf for the first partition
-        hp = written[0]
-        path = Path(str(paths.pixel_catalog_file(base, hp)))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.slice(0, 0), path)
-        mwritten = [hp]
-    props = _properties(
-        spec,
-        name,
-        len(mtable),
-        CatalogType.MARGIN,
-        primary_catalog=spec.name,
-        margin_threshold=margin_arcsec,
+    writer = HatsWriter(
+        spec, out_dir, order=order, row_group_rows=row_group_rows, margin_arcsec=margin_arcsec
     )
-    _finish(base, spec, mwritten, props)
-    return base, len(mtable)
+    writer.add(data.frame, data.shard_ra, data.shard_dec)
+    return writer.finish()

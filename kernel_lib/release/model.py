@@ -335,7 +335,7 @@ PROFILES: dict[str, Profile] = {
             object_density_deg2=1.5e6,
             partition_order=7,
             n_transients=6,
-            wide_area_deg2=42.0,
+            wide_area_deg2=50.0,
         ),
     )
 }

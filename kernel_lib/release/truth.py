@@ -25,7 +25,15 @@ import pandas as pd
 
 from .model import BANDS, Profile, ab_mag_to_njy
 
-__all__ = ["GAIA_EPOCH_MJD", "REF_MJD", "flux_at", "make_truth", "position_at", "sample_in_tract"]
+__all__ = [
+    "GAIA_EPOCH_MJD",
+    "REF_MJD",
+    "draw_sources",
+    "flux_at",
+    "make_truth",
+    "position_at",
+    "sample_in_tract",
+]
 
 #: reference epoch of the truth positions (the middle of the observing run).
 REF_MJD = 60634.5
@@ -53,9 +61,18 @@ def _power_law_mags(rng: np.random.Generator, n: int, slope: float, lo: float, h
 def make_truth(profile: Profile, rng: np.random.Generator) -> pd.DataFrame:
     """Draw the truth sky for a profile (deterministic for a given generator state)."""
     n = round(profile.object_density_deg2 * profile.tract_area_deg2)
+    ra, dec = sample_in_tract(profile, n, rng, pad=20.0)
+    df = draw_sources(ra, dec, rng)
+    return pd.concat([df, _transients(profile, df, rng)], ignore_index=True)
+
+
+def draw_sources(
+    ra: np.ndarray, dec: np.ndarray, rng: np.random.Generator, first_id: int = 1
+) -> pd.DataFrame:
+    """Stars and galaxies (with variable stars among them) at the given positions."""
+    n = len(ra)
     n_star = round(n * STAR_FRACTION)
     n_gal = n - n_star
-    ra, dec = sample_in_tract(profile, n, rng, pad=20.0)
     kind = np.array(["star"] * n_star + ["galaxy"] * n_gal, dtype=object)
     r = np.empty(n)
     r[:n_star] = _power_law_mags(rng, n_star, 0.12, 15.0, 25.5)
@@ -70,7 +87,7 @@ def make_truth(profile: Profile, rng: np.random.Generator) -> pd.DataFrame:
     mags = {"r": r, "g": r + gr, "u": r + gr + ug, "i": r - ri}
     mags["z"] = mags["i"] - iz
     mags["y"] = mags["z"] - zy
-    df = pd.DataFrame({"truth_id": np.arange(1, n + 1, dtype=np.int64), "ra": ra, "dec": dec})
+    df = pd.DataFrame({"truth_id": np.arange(first_id, first_id + n, dtype=np.int64), "ra": ra, "dec": dec})
     df["kind"] = pd.Series(kind, dtype="str")
     for b in BANDS:
         df[f"flux_{b}"] = ab_mag_to_njy(mags[b])
@@ -100,7 +117,7 @@ def make_truth(profile: Profile, rng: np.random.Generator) -> pd.DataFrame:
     df["rise_d"] = 0.0
     df["decay_d"] = 0.0
     df["host_id"] = np.int64(-1)
-    return pd.concat([df, _transients(profile, df, rng)], ignore_index=True)
+    return df
 
 
 def _transients(profile: Profile, truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
