@@ -38,7 +38,7 @@ class ReleaseState:
             self._release = Release.open(self.path)
             return self._release
 
-    def build_in_background(self, log) -> None:
+    def build_in_background(self, log, profile: str = "demo") -> None:
         from kernel_lib.release.builder import build_release
 
         self.building = True
@@ -46,8 +46,8 @@ class ReleaseState:
         def run() -> None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                build_release("demo", self.path, progress=False)
-                log.info("lsstbox: demo release built in %s", self.path)
+                build_release(profile, self.path, progress=False)
+                log.info("lsstbox: %s release built in %s", profile, self.path)
             except Exception as e:  # reported through the API, not a traceback
                 self.build_error = f"building the demo release failed: {e}"
                 log.error("lsstbox: %s", self.build_error)
@@ -72,6 +72,10 @@ class LsstBoxApp(ExtensionApp):
         True, help="Build the demo release in the background when no release is configured."
     ).tag(config=True)
 
+    first_use_profile = Unicode(
+        "demo", help="Profile of the release built on first use (tests use 'tiny')."
+    ).tag(config=True)
+
     @default("release")
     def _default_release(self) -> str:
         return os.environ.get("LSSTBOX_RELEASE", "")
@@ -84,7 +88,7 @@ class LsstBoxApp(ExtensionApp):
         state = ReleaseState(path)
         if not configured and not (path / MANIFEST_NAME).exists() and self.build_demo_if_missing:
             self.log.info("lsstbox: no release configured; building the demo release in %s", path)
-            state.build_in_background(self.log)
+            state.build_in_background(self.log, self.first_use_profile)
         else:
             try:
                 rel = state.get()

@@ -70,20 +70,24 @@ def test_builds_into_an_existing_empty_directory(tmp_path: Path) -> None:
     assert Release.open(out).catalogs["Object"]["rows"] > 0
 
 
-def test_interrupted_build_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("phase", ["catalogs", "images"])
+def test_interrupted_build_leaves_nothing_behind(tmp_path: Path, phase: str) -> None:
+    """Ctrl-C (SIGINT to the whole process group, rendering workers included) cleans up."""
     out = tmp_path / "rel"
     proc = subprocess.Popen(
         [*LSSTBOX, "release", "build", "--profile", "tiny", "--out", str(out), "--no-progress"],
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
+    pattern = f"{STAGING_PREFIX}*" if phase == "catalogs" else f"{STAGING_PREFIX}*/butler/**/*.fits"
     deadline = time.time() + 60
-    while time.time() < deadline and not list(tmp_path.glob(f"{STAGING_PREFIX}*")):
-        time.sleep(0.05)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    while time.time() < deadline and not list(tmp_path.glob(pattern)):
+        time.sleep(0.02)
+    assert list(tmp_path.glob(pattern)), f"the build never reached its {phase} phase"
+    os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    assert proc.returncode == 130, err
     assert "interrupted" in err
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
