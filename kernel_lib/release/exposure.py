@@ -142,8 +142,12 @@ def _dither_seed(metadata: fits.Header, plane: int) -> int:
     return 1 + (zlib.crc32(f"{key}|{plane}".encode()) % 10000)
 
 
-def write_exposure(path: str | os.PathLike, exp: Exposure, *, compress: bool = True) -> int:
-    """Write ``exp`` as a multi-extension FITS file (atomically); return its size in bytes."""
+def write_exposure(path: str | os.PathLike, exp: Exposure, *, compress: bool | str = True) -> int:
+    """Write ``exp`` as a multi-extension FITS file (atomically); return its size in bytes.
+
+    ``compress``: ``True`` (the release's files: quantised ``RICE_1`` floats, lossless mask),
+    ``"lossless"`` (``GZIP_2`` tiles, every bit kept) or ``False`` (plain images).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wcs_hdr = _wcs_header(exp.wcs)
@@ -161,7 +165,10 @@ def write_exposure(path: str | os.PathLike, exp: Exposure, *, compress: bool = T
     img_kw: dict = {}
     var_kw: dict = {}
     mask_kw: dict = {}
-    if compress:
+    if compress == "lossless":
+        img_kw = var_kw = {"compress": "GZIP_2", "qlevel": None}
+        mask_kw = {"compress": "GZIP_2"}
+    elif compress:
         good = variance[np.isfinite(variance) & (variance > 0)]
         med_var = float(np.median(good[:: max(1, good.size // 20000)])) if good.size else 1.0
         img_step = max(np.sqrt(med_var) / IMAGE_QUANTIZE_LEVEL, 1e-6)

@@ -44,6 +44,8 @@ from astropy.wcs import WCS
 from lsst.daf.butler import FormatterV2, StorageClassDelegate
 from lsst.resources import ResourcePath
 
+from .exposure import MASK_PLANES, Exposure, read_exposure, write_exposure
+
 __all__ = [
     "BAD_MASK_PLANES",
     "DATASTORE_FORMATTERS",
@@ -55,18 +57,8 @@ __all__ = [
     "write_exposure_fits",
 ]
 
-#: LSST default mask planes (bit numbers as in afw).
-DEFAULT_MASK_PLANES: dict[str, int] = {
-    "BAD": 0,
-    "SAT": 1,
-    "INTRP": 2,
-    "CR": 3,
-    "EDGE": 4,
-    "DETECTED": 5,
-    "DETECTED_NEGATIVE": 6,
-    "SUSPECT": 7,
-    "NO_DATA": 8,
-}
+#: LSST default mask planes (bit numbers as in afw): the ones the release's files use.
+DEFAULT_MASK_PLANES: dict[str, int] = dict(MASK_PLANES)
 
 #: planes that make a pixel unusable: ``CCDData.mask`` is set where any of these bits is.
 BAD_MASK_PLANES: tuple[str, ...] = ("BAD", "SAT", "CR", "EDGE", "SUSPECT", "NO_DATA")
@@ -115,37 +107,6 @@ def _slices(bbox: BBox) -> tuple[slice, slice]:
     return slice(y0, y0 + h), slice(x0, x0 + w)
 
 
-def _shift_wcs(wcs: WCS, bbox: BBox | None) -> WCS:
-    if bbox is None:
-        return wcs
-    # WCS.slice understands numpy order and keeps SIP/other distortions consistent.
-    return wcs.slice(_slices(bbox))
-
-
-def _hdu(hdul: fits.HDUList, extname: str) -> fits.ImageHDU | fits.CompImageHDU:
-    try:
-        return hdul[extname]
-    except KeyError:
-        raise ValueError(f"{hdul.filename()} has no {extname} extension") from None
-
-
-def _read_pixels(hdu: fits.ImageHDU | fits.CompImageHDU, bbox: BBox | None) -> np.ndarray:
-    if bbox is None:
-        data = hdu.data
-    else:
-        data = hdu.section[_slices(bbox)]
-    # copy (the file is memory-mapped and about to be closed), in native byte order
-    data = np.asarray(data)
-    return data.astype(data.dtype.newbyteorder("="), copy=True)
-
-
-def _image_wcs(hdul: fits.HDUList) -> WCS:
-    header = _hdu(hdul, "IMAGE").header
-    if "CTYPE1" not in header and "CTYPE1" in hdul[0].header:
-        header = hdul[0].header
-    return WCS(header, naxis=2)
-
-
 def _card_key(key: str) -> str:
     """``key``, spelled as an explicit HIERARCH card when it is longer than 8 characters.
 
@@ -168,116 +129,80 @@ def _bad_bits(planes: Mapping[str, int]) -> int:
     return bits
 
 
-def _image_shape(hdul: fits.HDUList) -> tuple[int, int]:
-    hdu = _hdu(hdul, "IMAGE")
-    return tuple(int(n) for n in hdu.shape)  # type: ignore[return-value]
-
-
 def read_exposure_fits(path: str, bbox: Sequence[int] | None = None, component: str | None = None) -> Any:
-    """Read an exposure (or one ``component`` of it) from a release MEF file."""
-    with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-        if component == "metadata":
-            return hdul[0].header.copy()
-        shape = _image_shape(hdul)
-        if component == "bbox":
-            return [0, 0, shape[1], shape[0]]
-        box = _check_bbox(bbox, shape)
-        if component == "wcs":
-            return _shift_wcs(_image_wcs(hdul), box)
-        if component in ("image", "mask", "variance"):
-            return _read_pixels(_hdu(hdul, component.upper()), box)
-        if component is not None:
-            raise ValueError(f"unknown component {component!r}")
+    """Read an exposure (or one ``component`` of it) from a release MEF file.
 
-        image_hdu = _hdu(hdul, "IMAGE")
-        data = _read_pixels(image_hdu, box)
-        mask_hdu = hdul["MASK"] if "MASK" in hdul else None
-        var_hdu = hdul["VARIANCE"] if "VARIANCE" in hdul else None
-        flags = _read_pixels(mask_hdu, box) if mask_hdu is not None else None
-        variance = _read_pixels(var_hdu, box) if var_hdu is not None else None
-        meta = hdul[0].header.copy()
-        mask = None
-        if mask_hdu is not None:
-            planes = _mask_planes(mask_hdu.header)
-            for name, bit in planes.items():
-                if f"MP_{name}" not in meta:
-                    meta[_card_key(f"MP_{name}")] = bit
-            if flags is not None:
-                mask = (flags & _bad_bits(planes)) != 0
-        if box is not None:
-            meta["LTV1"] = (-box[0], "cut-out origin: parent x = x - LTV1")
-            meta["LTV2"] = (-box[1], "cut-out origin: parent y = y - LTV2")
-        unit = u.Unit(image_hdu.header.get("BUNIT", "nJy"), parse_strict="silent")
-        return CCDData(
-            data,
-            unit=unit,
-            uncertainty=VarianceUncertainty(variance, unit=unit**2) if variance is not None else None,
-            mask=mask,
-            flags=flags,
-            wcs=_shift_wcs(_image_wcs(hdul), box),
-            meta=meta,
-        )
+    The pixels are read by :func:`kernel_lib.release.exposure.read_exposure` (one reader for the
+    whole project); this adds the Butler's in-memory form, a :class:`CCDData`.
+    """
+    if component == "metadata":
+        return fits.getheader(path, 0)
+    if component == "bbox":
+        header = fits.getheader(path, "IMAGE")
+        nx = header.get("ZNAXIS1", header.get("NAXIS1"))
+        ny = header.get("ZNAXIS2", header.get("NAXIS2"))
+        return [0, 0, int(nx), int(ny)]
+    if component not in (None, "wcs", "image", "mask", "variance"):
+        raise ValueError(f"unknown component {component!r}")
+    exp = read_exposure(path, bbox)
+    if component == "wcs":
+        return exp.wcs
+    if component is not None:
+        return getattr(exp, component)
+    meta = exp.metadata.copy()
+    for name, bit in MASK_PLANES.items():
+        if f"MP_{name}" not in meta:
+            meta[_card_key(f"MP_{name}")] = bit
+    if bbox is not None:
+        meta["LTV1"] = (-int(bbox[0]), "cut-out origin: parent x = x - LTV1")
+        meta["LTV2"] = (-int(bbox[1]), "cut-out origin: parent y = y - LTV2")
+    return CCDData(
+        exp.image,
+        unit=u.nJy,
+        uncertainty=VarianceUncertainty(exp.variance, unit=u.nJy**2),
+        mask=(exp.mask & _bad_bits(MASK_PLANES)) != 0,
+        flags=exp.mask,
+        wcs=exp.wcs,
+        meta=meta,
+    )
 
 
-def _image_hdu(data: np.ndarray, header: fits.Header, compression: str | None) -> fits.ImageHDU:
-    if compression:
-        return fits.CompImageHDU(data, header=header, compression_type=compression)
-    return fits.ImageHDU(data, header=header)
+def write_exposure_fits(path: str, exposure: CCDData, *, compression: bool | str | None = None) -> int:
+    """Write ``exposure`` as a release MEF file through :func:`kernel_lib.release.exposure.write_exposure`.
 
-
-def write_exposure_fits(
-    path: str,
-    exposure: CCDData,
-    *,
-    mask_planes: Mapping[str, int] | None = None,
-    compression: str | None = None,
-    overwrite: bool = False,
-) -> None:
-    """Write ``exposure`` as a release MEF file (see the module docstring for the layout).
-
-    ``mask_planes`` names the mask bits (default: ``MP_*`` keywords in ``exposure.meta``, else
-    :data:`DEFAULT_MASK_PLANES`).  ``compression`` is a FITS tile-compression algorithm name
-    (``"RICE_1"``, ``"GZIP_2"``, ...) applied to all three image extensions.
+    The bit plane is ``flags`` (a boolean ``mask`` alone becomes the BAD bit); a missing
+    uncertainty becomes a NaN variance.  ``compression`` (any true value, e.g. ``"RICE_1"``)
+    tile-compresses the planes the way the release does (quantised floats); ``"GZIP_1"``,
+    ``"GZIP_2"`` or ``"lossless"`` compress without loss.
     """
     meta = fits.Header()
     for key, value in dict(exposure.meta or {}).items():
-        if key.upper() in ("LTV1", "LTV2") or key.upper().startswith("MP_"):
-            continue
-        if key.upper() in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND") or key.upper().startswith("NAXIS"):
+        k = key.upper()
+        if k in ("LTV1", "LTV2", "SIMPLE", "BITPIX", "EXTEND") or k.startswith(("MP_", "NAXIS")):
             continue
         meta[_card_key(key)] = value
-    if mask_planes is None:
-        mask_planes = {
-            k[3:]: int(v) for k, v in dict(exposure.meta or {}).items() if k.upper().startswith("MP_")
-        } or DEFAULT_MASK_PLANES
-    unit = exposure.unit if exposure.unit is not None else u.nJy
-
-    img_header = exposure.wcs.to_header(relax=True) if exposure.wcs is not None else fits.Header()
-    img_header["EXTNAME"] = "IMAGE"
-    img_header["BUNIT"] = unit.to_string("fits") if unit != u.nJy else "nJy"
-    hdus: list[fits.hdu.base.ExtensionHDU] = [
-        _image_hdu(np.asarray(exposure.data, dtype=np.float32), img_header, compression)
-    ]
-    # the bit plane is ``flags``; a boolean ``mask`` alone becomes the BAD bit
-    mask = exposure.flags if exposure.flags is not None else exposure.mask
-    mask_header = fits.Header()
-    mask_header["EXTNAME"] = "MASK"
-    for name, bit in mask_planes.items():
-        mask_header[_card_key(f"MP_{name}")] = bit
-    mask_data = (
-        np.zeros(exposure.data.shape, dtype=np.int32)
-        if mask is None
-        else np.asarray(mask).astype(np.int32, copy=False)
-    )
-    hdus.append(_image_hdu(mask_data, mask_header, compression and "GZIP_2"))
-    var_header = fits.Header()
-    var_header["EXTNAME"] = "VARIANCE"
+    shape = exposure.data.shape
+    if exposure.flags is not None:
+        bits = np.asarray(exposure.flags).astype(np.int32)
+    elif exposure.mask is not None:
+        bits = np.where(np.asarray(exposure.mask), np.int32(1 << MASK_PLANES["BAD"]), np.int32(0))
+    else:
+        bits = np.zeros(shape, dtype=np.int32)
     if exposure.uncertainty is not None:
         variance = exposure.uncertainty.represent_as(VarianceUncertainty).array
     else:
-        variance = np.full(exposure.data.shape, np.nan, dtype=np.float32)
-    hdus.append(_image_hdu(np.asarray(variance, dtype=np.float32), var_header, compression))
-    fits.HDUList([fits.PrimaryHDU(header=meta), *hdus]).writeto(path, overwrite=overwrite)
+        variance = np.full(shape, np.nan, dtype=np.float32)
+    exp = Exposure(
+        image=np.asarray(exposure.data),
+        mask=bits,
+        variance=np.asarray(variance),
+        wcs=exposure.wcs if exposure.wcs is not None else WCS(naxis=2),
+        metadata=meta,
+    )
+    mode: bool | str = bool(compression)
+    if isinstance(compression, str) and compression.upper() in ("GZIP_1", "GZIP_2", "LOSSLESS"):
+        mode = "lossless"
+    return write_exposure(path, exp, compress=mode)
 
 
 class ExposureFitsDelegate(StorageClassDelegate):
@@ -362,8 +287,5 @@ class ExposureFitsFormatter(FormatterV2):
         if not isinstance(in_memory_dataset, CCDData):
             raise TypeError(f"expected an astropy CCDData, got {type(in_memory_dataset)}")
         write_exposure_fits(
-            uri.ospath,
-            in_memory_dataset,
-            compression=self.write_parameters.get("compression"),
-            overwrite=True,
+            uri.ospath, in_memory_dataset, compression=self.write_parameters.get("compression")
         )
