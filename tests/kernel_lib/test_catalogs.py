@@ -127,6 +127,7 @@ def test_light_curves_are_physically_plausible(release: Release) -> None:
         lambda t: float(np.mean(((t.psfFlux - t.psfFlux.mean()) / t.psfFluxErr) ** 2)), include_groups=False
     )
     assert 0.6 < float(np.median(chi2)) < 1.6
+    assert float(chi2.max()) > 25.0  # the variable stars and transients stand out
     dia = lsdb.open_catalog(release.catalog_path("DiaObject")).compute()
     assert len(dia) >= 1
     assert (dia["nDiaSources"] >= 2).all()
