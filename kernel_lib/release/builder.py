@@ -252,19 +252,19 @@ def _wide_rows(prof: Profile, visits: list[Visit], seed: int, bar) -> dict[str, 
     from .wide import wide_chunks
 
     chunks = wide_chunks(prof, visits, seed, coadd_depth(visits))
-    cache: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    cache: dict[int, pd.DataFrame] = {}
 
     def stream(which: int) -> Iterator[tuple[int, pd.DataFrame]]:
         # Object is written first and fills the cache of Reference rows (small), so the
         # expensive draw happens once per partition
         if which == 0:
             for pix, obj, ref in chunks:
-                cache[pix] = (obj.iloc[:0], ref)
+                cache[pix] = ref  # keep nothing of obj: even an empty slice would pin its arrays
                 bar.update(1)
                 yield pix, obj
         else:
-            for pix, (_, ref) in sorted(cache.items()):
-                yield pix, ref
+            for pix in sorted(cache):
+                yield pix, cache.pop(pix)
 
     return {"Object": stream(0), "Reference": stream(1)}
 
