@@ -107,6 +107,21 @@ class Release:
             known = ", ".join(sorted(self.catalogs)) or "none"
             raise ReleaseError(f"no catalog {name!r} in release {self.name} (known: {known})") from None
 
+    def get_butler(self) -> Any:
+        """A read-only ``lsst.daf.butler.Butler`` on the release's repository, default collection set.
+
+        Examples
+        --------
+        >>> butler = Release.open(path).get_butler()  # doctest: +SKIP
+        >>> butler.query_datasets("deep_coadd", where="band = 'r'")  # doctest: +SKIP
+        """
+        from lsst.daf.butler import Butler
+
+        if not self.butler:
+            raise ReleaseError(f"release {self.name} has no Butler repository")
+        collections = self.butler.get("collections") or None
+        return Butler(str(self.resolve(self.butler["root"])), collections=collections, writeable=False)
+
     def summary(self, base_url: str = "/") -> dict[str, Any]:
         """The JSON the frontend's release panel shows (see ``js/src/tokens.ts``)."""
         base = base_url.rstrip("/")

@@ -22,6 +22,12 @@ def butler(tiny_release: Path) -> Butler:
     return Butler(str(Release.open(tiny_release).resolve("butler")), collections=COLLECTION)
 
 
+def test_release_gives_a_read_only_butler(tiny_release: Path) -> None:
+    b = Release.open(tiny_release).get_butler()
+    assert not b.isWriteable()
+    assert len(b.query_datasets("deep_coadd", where="band = 'r'")) == 4
+
+
 def test_visit_images_overlapping_a_point(butler: Butler) -> None:
     ra, dec = 53.16, -28.10
     refs = butler.query_datasets(
