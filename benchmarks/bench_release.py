@@ -45,7 +45,8 @@ def build_once(profile: str, workdir: Path, seed: int) -> tuple[float, dict]:
         stdout=subprocess.DEVNULL,
     )
     wall = time.perf_counter() - t0
-    build = json.loads((out / "manifest.json").read_text())["build"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    build = manifest["build"] | {"rows": {k: v["rows"] for k, v in manifest["catalogs"].items()}}
     shutil.rmtree(out)
     return wall, build
 
@@ -73,6 +74,7 @@ def main() -> None:
             line += f", size/budget {size / BUDGET_BYTES[profile]:.2f}"
         print(line)
         print("      steps (s): " + ", ".join(f"{k} {v}" for k, v in build["seconds"].items()))
+        print("      rows: " + ", ".join(f"{k} {v:,}" for k, v in build["rows"].items()))
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
 
