@@ -120,7 +120,8 @@ class Release:
         if not self.butler:
             raise ReleaseError(f"release {self.name} has no Butler repository")
         collections = self.butler.get("collections") or None
-        return Butler(str(self.resolve(self.butler["root"])), collections=collections, writeable=False)
+        root = str(self.resolve(self.butler["root"]))
+        return Butler.from_config(root, collections=collections, writeable=False)
 
     def summary(self, base_url: str = "/") -> dict[str, Any]:
         """The JSON the frontend's release panel shows (see ``js/src/tokens.ts``)."""
