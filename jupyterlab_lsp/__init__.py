@@ -16,7 +16,16 @@ try:
 except ImportError:  # running from a source tree that was never built
     __version__ = "0.0.0+unknown"
 
-__all__ = ["BuildError", "Release", "ReleaseError", "__version__", "build_release", "open_release"]
+__all__ = [
+    "BuildError",
+    "Catalog",
+    "Release",
+    "ReleaseError",
+    "__version__",
+    "build_release",
+    "open_catalog",
+    "open_release",
+]
 
 
 _LAZY = {
@@ -24,6 +33,8 @@ _LAZY = {
     "build_release": "kernel_lib.release.builder",
     "Release": "kernel_lib.release.manifest",
     "ReleaseError": "kernel_lib.release.manifest",
+    "open_catalog": "kernel_lib.catalog",
+    "Catalog": "kernel_lib.catalog",
 }
 
 
