@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -256,7 +256,7 @@ class Catalog:
         other: Catalog,
         on: str,
         *,
-        how: str = "inner",
+        how: Literal["inner", "left"] = "inner",
         suffix: str | None = None,
         colocated: bool = False,
     ) -> LazyFrame:

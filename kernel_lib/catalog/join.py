@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from .catalog import Catalog
 
 __all__ = ["join", "nest"]
+
+#: the join kinds supported inside a partition.
+JoinHow = Literal["inner", "left"]
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def _read_pair(part: _Part, s: _Setup) -> tuple[pd.DataFrame, pd.DataFrame]:
     return left, right
 
 
-def _join_part(part: _Part, s: _Setup, how: str, suffix: str, left_out: list[str]) -> pd.DataFrame:
+def _join_part(part: _Part, s: _Setup, how: JoinHow, suffix: str, left_out: list[str]) -> pd.DataFrame:
     left, right = _read_pair(part, s)
     merged = pd.merge(left[left_out], right[[s.on, *s.right_out]], on=s.on, how=how, suffixes=("", suffix))
     return merged.reset_index(drop=True)
@@ -112,7 +115,7 @@ def join(
     right: Catalog,
     on: str,
     *,
-    how: str = "inner",
+    how: JoinHow = "inner",
     suffix: str | None = None,
     colocated: bool = False,
 ) -> LazyFrame:
