@@ -1,6 +1,6 @@
 """Benchmark: our catalog engine (``kernel_lib.catalog``) against LSDB on the same HATS files.
 
-Operations (the definitions of ``/work/shared/peers/lsdb/bench_lsdb.py``):
+Operations (the definitions of ``shared/peers/lsdb/bench_lsdb.py`` beside the repository):
 
 * ``cone0.1`` / ``cone1`` / ``cone5``: rows within 0.1/1/5 deg of the centre, all columns;
 * ``scan``: rows satisfying a predicate (``r < 20 and g - r > 0.5`` for gen.py data), all columns;
