@@ -19,9 +19,11 @@ except ImportError:  # running from a source tree that was never built
 __all__ = [
     "BuildError",
     "Catalog",
+    "Engine",
     "Release",
     "ReleaseError",
     "__version__",
+    "adql",
     "build_release",
     "open_catalog",
     "open_release",
@@ -34,6 +36,8 @@ _LAZY = {
     "Release": "kernel_lib.release.manifest",
     "ReleaseError": "kernel_lib.release.manifest",
     "open_catalog": "kernel_lib.catalog",
+    "adql": "kernel_lib.engine",
+    "Engine": "kernel_lib.engine",
     "Catalog": "kernel_lib.catalog",
 }
 

@@ -93,6 +93,13 @@ class _Resolver:
             for col in scope.columns:
                 if isinstance(col.this, exp.Star):
                     continue
+                if isinstance(scope.expression, exp.SetOperation):
+                    continue  # ORDER BY of a UNION names its output columns
+                if (
+                    isinstance(scope.expression, exp.Select)
+                    and col.find_ancestor(exp.Select) is not scope.expression
+                ):
+                    continue  # a subquery's column: resolved in the subquery's own scope
                 types[id(col)] = self.column(col, visible, aliases)
             if isinstance(scope.expression, exp.Select):
                 self.check_types(scope.expression, types)

@@ -1,0 +1,313 @@
+"""The query engine: :class:`Engine`, :class:`QueryResult` and :func:`adql`.
+
+``Engine(release).adql(query)`` parses, validates and resolves the ADQL against the release's
+schema (errors with positions and suggestions come from :mod:`kernel_lib.adql`), plans it
+(:mod:`.planner`), runs the per-partition DuckDB queries as dask tasks -- on the active
+``dask.distributed`` client if there is one, else on the threaded scheduler -- in waves, so a
+query without ORDER BY stops reading partitions once it has ``maxrec + 1`` rows, and merges
+(:mod:`.merge`).  Intermediate and final results are bounded by ``hard_limit`` rows
+(:class:`ResultTooLargeError`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from kernel_lib.adql import AdqlError, resolve, validate
+from kernel_lib.catalog.execute import active_client
+from kernel_lib.release.manifest import Release, ReleaseError
+
+from .planner import Plan, Planner
+from .source import ViewSpec, connect, fetch, release_tables
+
+__all__ = ["RELEASE_ENV", "Engine", "QueryResult", "ResultTooLargeError", "adql"]
+
+RELEASE_ENV = "LSSTBOX_RELEASE"
+Format = Literal["arrow", "pandas", "astropy"]
+
+
+class ResultTooLargeError(AdqlError):
+    """A result or intermediate result exceeds the engine's hard row limit."""
+
+
+@dataclass
+class QueryResult:
+    """The rows of a query and how they were obtained.
+
+    Attributes
+    ----------
+    table
+        The rows as an Arrow table (column metadata: unit, UCD, description when known).
+    overflow
+        True when the query had more rows than ``maxrec``: ``table`` holds the first ``maxrec``.
+    plan
+        The :class:`~kernel_lib.engine.planner.Plan` that ran (``plan.explain()``).
+    fmt
+        The format of :attr:`data`.
+    """
+
+    table: pa.Table
+    overflow: bool
+    plan: Plan = field(repr=False)
+    fmt: Format = "arrow"
+    partitions_read: int = 0
+
+    @property
+    def data(self) -> Any:
+        """The rows in the requested format (Arrow table, pandas DataFrame or astropy Table)."""
+        if self.fmt == "pandas":
+            return self.to_pandas()
+        if self.fmt == "astropy":
+            return self.to_astropy()
+        return self.table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def to_pandas(self) -> Any:
+        return self.table.replace_schema_metadata(None).to_pandas()
+
+    def to_astropy(self) -> Any:
+        from kernel_lib.catalog.catalog import frame_to_astropy
+
+        return frame_to_astropy(self.to_pandas(), self.table.schema)
+
+
+def _workers() -> int:
+    client = active_client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return max(1, os.cpu_count() or 1)
+
+
+def _run_task(views: list[ViewSpec], sql: str, max_rows: int | None, tables: dict[str, pa.Table]) -> pa.Table:
+    """One partition: a DuckDB connection over its views (module level: picklable)."""
+    con = connect(views, tables)
+    try:
+        return fetch(con, sql, max_rows)
+    finally:
+        con.close()
+
+
+def _compute(
+    tasks: list[tuple[list[ViewSpec], str, int | None]], tables: dict[str, pa.Table]
+) -> list[pa.Table]:
+    import dask
+
+    if not tasks:
+        return []
+    if len(tasks) == 1:
+        return [_run_task(*tasks[0], tables)]
+    shared = dask.delayed(tables, traverse=False)
+    delayed = [dask.delayed(_run_task, pure=False)(v, s, m, shared) for v, s, m in tasks]
+    client = active_client()
+    if client is not None:
+        return list(client.gather(client.compute(delayed)))
+    return list(dask.compute(*delayed, scheduler="threads"))
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+
+
+def _run_sql(
+    sql: str, tables: dict[str, pa.Table], max_rows: int | None, views: list[ViewSpec] | None = None
+) -> pa.Table:
+    con = connect(views or [], tables, threads=None)
+    try:
+        return fetch(con, sql, max_rows)
+    finally:
+        con.close()
+
+
+class Engine:
+    """Runs ADQL on a release.
+
+    Parameters
+    ----------
+    release
+        A :class:`~kernel_lib.release.manifest.Release` or its folder.
+    hard_limit
+        The most rows a result or a merge intermediate may hold.
+    broadcast_rows
+        Tables outside the partitioned family with at most this many rows are broadcast.
+    join_product_limit
+        A join of two large tables not on the director key runs globally when the product of their
+        row counts is below this, else it is refused (:class:`UnsupportedFeatureError`).
+
+    Examples
+    --------
+    >>> eng = Engine("releases/demo")  # doctest: +SKIP
+    >>> eng.adql("SELECT TOP 5 objectId, r_psfMag FROM dp1.Object ORDER BY r_psfMag").data  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        release: Release | str | os.PathLike[str],
+        *,
+        hard_limit: int = 5_000_000,
+        broadcast_rows: int = 200_000,
+        join_product_limit: float = 1e10,
+    ) -> None:
+        self.release = release if isinstance(release, Release) else Release.open(Path(release))
+        self.infos = release_tables(self.release)
+        self.hard_limit = int(hard_limit)
+        self.broadcast_rows = int(broadcast_rows)
+        self.join_product_limit = float(join_product_limit)
+        self.schema: dict[str, dict[str, str]] = {}
+        for info in self.infos.values():
+            cols = {str(c["name"]): str(c.get("datatype", "double")) for c in info.entry.get("columns", [])}
+            self.schema[info.name] = cols
+            self.schema[f"dp1.{info.name}"] = cols
+
+    # -- planning ---------------------------------------------------------------------------------
+    def plan(self, query: str) -> Plan:
+        """Parse, validate, resolve and plan ``query``."""
+        tree = resolve(validate(query), self.schema)
+        return Planner(self.infos, self.broadcast_rows, self.join_product_limit).plan(tree)
+
+    def explain(self, query: str) -> str:
+        """The plan of ``query`` as text: partitions kept, per-partition SQL, merge steps."""
+        return self.plan(query).explain()
+
+    # -- running ----------------------------------------------------------------------------------
+    def adql(self, query: str, *, maxrec: int | None = None, fmt: Format = "arrow") -> QueryResult:
+        """Run ``query``; at most ``maxrec`` rows are returned (``overflow`` says if there were more).
+
+        Raises
+        ------
+        AdqlError
+            Syntax (with line/column/token), unknown table/column (with suggestions), type errors,
+            unsupported features, or :class:`ResultTooLargeError`.
+        """
+        if fmt not in ("arrow", "pandas", "astropy"):
+            raise ValueError(f"fmt must be 'arrow', 'pandas' or 'astropy', not {fmt!r}")
+        if maxrec is not None and maxrec < 0:
+            raise ValueError("maxrec must be >= 0")
+        plan = self.plan(query)
+        self._read = 0
+        cap = (maxrec + 1) if maxrec is not None else self.hard_limit + 1
+        table = self._execute(plan, cap, {})
+        overflow = False
+        if maxrec is not None and table.num_rows > maxrec:
+            table, overflow = table.slice(0, maxrec), True
+        elif maxrec is None and table.num_rows > self.hard_limit:
+            raise ResultTooLargeError(
+                f"the result has more than {self.hard_limit} rows; add TOP, a WHERE clause or pass maxrec"
+            )
+        return QueryResult(self._annotate(table), overflow, plan, fmt, self._read)
+
+    def _execute(self, plan: Plan, cap: int, env: dict[str, pa.Table]) -> pa.Table:
+        env = dict(env)
+        for name, sub in plan.inputs:
+            t = self._execute(sub, self.hard_limit + 1, env)
+            if t.num_rows > self.hard_limit:
+                raise ResultTooLargeError(f"the subquery/branch {name} has more than {self.hard_limit} rows")
+            env[name] = t
+        if plan.kind == "partitioned":
+            return self._partitioned(plan, cap, env)
+        self._read += sum(len(v.files) for v in plan.views)
+        out = _run_sql(plan.sql, env, cap, plan.views)
+        return _cast(out, plan.schema)
+
+    def _partitioned(self, plan: Plan, cap: int, env: dict[str, pa.Table]) -> pa.Table:
+        d = plan.decomposition
+        assert d is not None
+        tables = dict(env)
+        for b in plan.broadcast:  # read once, shipped to every partition
+            tables[b.name] = _run_sql(f'SELECT * FROM "{b.name}"', {}, None, [b])
+        want = cap if d.limit is None else min(d.limit, cap)
+        k = d.offset + want if d.kind == "scan" else None
+        sql = d.partition_sql(k)
+        per_task = k if k is not None else self.hard_limit + 1
+        wave = _workers() if d.streaming else 4 * _workers()
+        gathered: list[pa.Table] = []
+        total = 0
+        for start in range(0, len(plan.parts), wave):
+            chunk = plan.parts[start : start + wave]
+            results = [_positional(r, d) for r in _compute([(v, sql, per_task) for v in chunk], tables)]
+            self._read += len(chunk)
+            gathered += results
+            total += sum(r.num_rows for r in results)
+            if d.streaming and k is not None and total >= k:
+                break
+            if d.kind == "scan" and d.needs_final() and k is not None and total > 2 * k and gathered:
+                merged = _concat(gathered)
+                gathered = [
+                    _run_sql(d.final_sql(merged.num_columns, k, reduce=True), {"_merged": merged}, None)
+                ]
+                total = gathered[0].num_rows
+            if total > self.hard_limit:
+                raise ResultTooLargeError(
+                    f"an intermediate result has more than {self.hard_limit} rows ({plan.reason}); "
+                    "add TOP, a WHERE clause or a narrower GROUP BY"
+                )
+        merged = _concat(gathered)
+        if not d.needs_final():
+            out = merged.slice(d.offset, d.limit if d.limit is not None else None)
+        else:
+            out = _run_sql(d.final_sql(merged.num_columns), {"_merged": merged}, cap)
+        return _cast(out, plan.schema)
+
+    def _annotate(self, table: pa.Table) -> pa.Table:
+        """Attach unit/UCD/description of same-named release columns to the result's fields."""
+        meta: dict[str, dict[str, Any]] = {}
+        for info in self.infos.values():
+            for c in info.entry.get("columns", []):
+                meta.setdefault(str(c["name"]), c)
+        fields = []
+        for f in table.schema:
+            c = meta.get(f.name)
+            if c is not None:
+                md = {k: str(c.get(k) or "") for k in ("unit", "ucd", "description") if c.get(k)}
+                f = f.with_metadata(md)
+            fields.append(f)
+        return table.cast(pa.schema(fields))
+
+
+def _positional(table: pa.Table, d: Any) -> pa.Table:
+    return table.rename_columns(d.column_names(table.num_columns))
+
+
+def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Give ``table`` the reference names and, where possible, types of ``schema``."""
+    if table.num_columns != len(schema):
+        return table
+    table = table.rename_columns(schema.names)
+    if table.schema.equals(schema):
+        return table
+    cols = []
+    for col, f in zip(table.columns, schema, strict=True):
+        try:
+            cols.append(col.cast(f.type) if col.type != f.type else col)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            cols.append(col)
+    return pa.Table.from_arrays(cols, names=schema.names)
+
+
+def adql(
+    query: str,
+    release: Release | str | os.PathLike[str] | None = None,
+    *,
+    maxrec: int | None = None,
+    fmt: Format = "arrow",
+) -> QueryResult:
+    """Run ADQL on ``release`` (default: ``$LSSTBOX_RELEASE``); see :meth:`Engine.adql`."""
+    if release is None:
+        env = os.environ.get(RELEASE_ENV)
+        if not env:
+            raise ReleaseError(f"no release given (pass release= or set ${RELEASE_ENV})")
+        release = env
+    key = str(release.root if isinstance(release, Release) else Path(release).expanduser().resolve())
+    eng = _ENGINES.get(key)
+    if eng is None:
+        eng = _ENGINES[key] = Engine(release)
+    return eng.adql(query, maxrec=maxrec, fmt=fmt)
+
+
+_ENGINES: dict[str, Engine] = {}

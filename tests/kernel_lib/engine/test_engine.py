@@ -1,0 +1,144 @@
+"""The engine's API: plans, EXPLAIN, limits, formats, bad input and schedulers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from kernel_lib.adql import (
+    AdqlSyntaxError,
+    AdqlTypeError,
+    UnknownColumnError,
+    UnknownTableError,
+    UnsupportedFeatureError,
+)
+from kernel_lib.catalog import STATS
+from kernel_lib.engine import Engine, ResultTooLargeError, adql, reference_adql
+
+CONE = "1 = CONTAINS(POINT(o.coord_ra, o.coord_dec), CIRCLE(53.14, -28.11, 0.004))"
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_release: Path) -> Engine:
+    return Engine(tiny_release)
+
+
+def test_result_formats_and_metadata(engine: Engine) -> None:
+    q = "SELECT TOP 3 objectId, r_psfMag FROM dp1.Object ORDER BY r_psfMag"
+    res = engine.adql(q, fmt="pandas")
+    assert isinstance(res.data, pd.DataFrame) and list(res.data.columns) == ["objectId", "r_psfMag"]
+    assert isinstance(res.table, pa.Table) and len(res) == 3
+    tab = engine.adql(q, fmt="astropy").data
+    assert str(tab["r_psfMag"].unit) == "mag"
+    assert res.table.schema.field("objectId").metadata[b"ucd"].startswith(b"meta.id")
+    with pytest.raises(ValueError, match="fmt"):
+        engine.adql(q, fmt="csv")  # type: ignore[arg-type]
+
+
+def test_module_level_adql_uses_the_environment(tiny_release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSSTBOX_RELEASE", str(tiny_release))
+    assert adql("SELECT COUNT(*) AS n FROM dp1.Visit").table.column("n").to_pylist() == [18]
+
+
+def test_cone_prunes_partitions_and_row_groups(engine: Engine) -> None:
+    q = (
+        "SELECT o.objectId, f.psfFlux FROM dp1.Object AS o JOIN dp1.ForcedSource AS f "
+        f"ON o.objectId = f.objectId WHERE {CONE}"
+    )
+    plan = engine.plan(q)
+    assert plan.kind == "partitioned" and "director join" in plan.reason
+    assert 0 < len(plan.parts) < plan.total_parts
+    text = engine.explain(q)
+    for piece in (
+        "partitions:",
+        f"of {plan.total_parts}",
+        "per-partition DuckDB SQL",
+        "merge:",
+        "spatial pruning",
+    ):
+        assert piece in text
+    STATS.reset()
+    res = engine.adql(q)
+    assert STATS.row_groups_read <= STATS.row_groups_total
+    assert res.partitions_read == len(plan.parts)
+
+
+def test_explain_says_global_and_materialised(engine: Engine) -> None:
+    text = engine.explain(
+        "SELECT o.objectId FROM dp1.Object AS o WHERE EXISTS "
+        "(SELECT * FROM dp1.Source AS s WHERE s.objectId = o.objectId)"
+    )
+    assert "plan: global (correlated subquery" in text
+    text = engine.explain(
+        "SELECT objectId FROM dp1.Object WHERE objectId IN (SELECT objectId FROM dp1.Source)"
+    )
+    assert "materialise _sq" in text and "plan: partitioned" in text
+    assert "set operation" in engine.explain("SELECT band FROM dp1.Visit UNION SELECT band FROM dp1.Source")
+
+
+def test_large_non_director_join_runs_globally_or_is_refused(tiny_release: Path) -> None:
+    q = (
+        "SELECT o.objectId, r.source_id FROM dp1.Object AS o JOIN dp1.Reference AS r "
+        "ON DISTANCE(POINT(o.coord_ra, o.coord_dec), POINT(r.ra, r.dec)) < 0.0003"
+    )
+    small = Engine(tiny_release, broadcast_rows=0)
+    plan = small.plan(q)
+    assert plan.kind == "global" and "not on the director key" in plan.reason
+    ref = reference_adql(q, tiny_release)
+    assert small.adql(q).table.num_rows == ref.num_rows
+    with pytest.raises(UnsupportedFeatureError, match="positional crossmatch"):
+        Engine(tiny_release, broadcast_rows=0, join_product_limit=1).plan(q)
+
+
+def test_maxrec_overflow_keeps_partial_rows(engine: Engine) -> None:
+    res = engine.adql("SELECT forcedSourceId FROM dp1.ForcedSource", maxrec=10)
+    assert res.overflow and len(res) == 10
+    assert res.partitions_read < res.plan.total_parts  # stopped reading early
+    res = engine.adql("SELECT TOP 5 objectId, r_psfMag FROM dp1.Object ORDER BY r_psfMag", maxrec=3)
+    assert res.overflow and len(res) == 3
+    ref = reference_adql("SELECT TOP 3 objectId, r_psfMag FROM dp1.Object ORDER BY r_psfMag", engine.release)
+    assert res.table.column("objectId").to_pylist() == ref.column("objectId").to_pylist()
+    res = engine.adql("SELECT COUNT(*) FROM dp1.Object", maxrec=1)
+    assert not res.overflow and len(res) == 1
+    assert len(engine.adql("SELECT objectId FROM dp1.Object", maxrec=0)) == 0
+
+
+def test_hard_limit_stops_cleanly(tiny_release: Path) -> None:
+    eng = Engine(tiny_release, hard_limit=100)
+    with pytest.raises(ResultTooLargeError, match="more than 100 rows"):
+        eng.adql("SELECT * FROM dp1.ForcedSource")
+    with pytest.raises(ResultTooLargeError, match="intermediate"):
+        eng.adql("SELECT objectId, COUNT(*) FROM dp1.ForcedSource GROUP BY objectId")
+    with pytest.raises(ResultTooLargeError):
+        eng.adql("SELECT objectId FROM dp1.Object WHERE objectId IN (SELECT objectId FROM dp1.ForcedSource)")
+    assert len(eng.adql("SELECT TOP 10 * FROM dp1.ForcedSource ORDER BY psfFlux")) == 10
+    assert eng.adql("SELECT * FROM dp1.ForcedSource", maxrec=50).overflow
+
+
+def test_syntax_error_has_position(engine: Engine) -> None:
+    with pytest.raises(AdqlSyntaxError) as info:
+        engine.adql("SELECT objectId\nFROM dp1.Object WHERE r_psfMag <")
+    assert info.value.line == 2 and info.value.col is not None
+
+
+def test_unknown_names_have_suggestions(engine: Engine) -> None:
+    with pytest.raises(UnknownTableError, match="Object"):
+        engine.adql("SELECT * FROM dp1.Objet")
+    with pytest.raises(UnknownColumnError, match="r_psfMag"):
+        engine.adql("SELECT r_psfMg FROM dp1.Object")
+
+
+def test_type_error(engine: Engine) -> None:
+    with pytest.raises(AdqlTypeError):
+        engine.adql("SELECT objectId FROM dp1.Object WHERE refBand > 3")
+
+
+def test_distributed_client_is_used(engine: Engine) -> None:
+    distributed = pytest.importorskip("distributed")
+    q = "SELECT band, COUNT(*) AS n FROM dp1.ForcedSource GROUP BY band ORDER BY band"
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
+        got = engine.adql(q).table
+    assert got.equals(engine.adql(q).table)
