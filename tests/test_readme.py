@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_python_example_runs(tiny_release: Path, tmp_path: Path) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "the README has no python example"
-    code = blocks[0] + "\nprint(len(cone), len(refs), cutout.data.shape)\n"
+    code = blocks[0] + "\nprint(len(cone), len(refs), cutout.data.shape)\nassert len(bright) == 5\n"
     env = {"LSSTBOX_RELEASE": str(tiny_release), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
