@@ -30,7 +30,12 @@ from hats.pixel_math.spatial_index import SPATIAL_INDEX_COLUMN, SPATIAL_INDEX_OR
 from .catalogs import CatalogData
 from .schema import TableSpec, arrow_schema
 
-__all__ = ["HatsResult", "HatsWriter", "write_hats_catalog"]
+__all__ = ["DEFAULT_ROW_GROUP_ROWS", "HatsResult", "HatsWriter", "write_hats_catalog"]
+
+#: rows per Parquet row group.  Measured on a 270 k-row leaf of the 20 M-row benchmark catalog:
+#: 2048-row groups cost 2.2x (pyarrow) / 1.8x (DuckDB) the read time of 16 k-row groups, and
+#: 16 k rows still let a 0.1 deg cone read one group of a partition.
+DEFAULT_ROW_GROUP_ROWS = 16384
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ class HatsWriter:
         out_dir: Path,
         *,
         order: int,
-        row_group_rows: int = 2048,
+        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         margin_arcsec: float | None = 5.0,
     ) -> None:
         self.spec, self.out_dir, self.order = spec, out_dir, order
@@ -206,7 +211,7 @@ def write_hats_catalog(
     out_dir: Path,
     *,
     order: int,
-    row_group_rows: int = 2048,
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
     margin_arcsec: float | None = 5.0,
 ) -> HatsResult:
     """Write ``data`` as a HATS catalog ``out_dir/<name>`` (and its margin ``<name>_margin``)."""

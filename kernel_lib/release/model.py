@@ -283,7 +283,7 @@ class Profile:
     mjd_first: float = 60623.0
     mjd_last: float = 60646.0
     margin_arcsec: float = 5.0
-    row_group_rows: int = 2048
+    row_group_rows: int = 16384  # see hats_writer.DEFAULT_ROW_GROUP_ROWS
     extras: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
 
     @cached_property
@@ -313,6 +313,7 @@ PROFILES: dict[str, Profile] = {
             object_density_deg2=1.5e6,
             partition_order=11,
             n_transients=2,
+            row_group_rows=1024,  # small leaves: still several row groups each
         ),
         Profile(
             name="demo",
@@ -324,6 +325,7 @@ PROFILES: dict[str, Profile] = {
             object_density_deg2=1.5e6,
             partition_order=10,
             n_transients=6,
+            row_group_rows=8192,
         ),
         Profile(
             name="large",
