@@ -21,6 +21,12 @@ Data:
 
     .venv/bin/python benchmarks/bench_catalog.py --release /tmp/cat-demo --runs 5
     .venv/bin/python benchmarks/bench_catalog.py --gen 2000000 --work /tmp/bench-gen --runs 3
+
+Each engine on its own writer's layout (the official peers' data: gen.py, hats-import for LSDB,
+``benchmarks/hats_from_flat.py`` for us):
+
+    .venv/bin/python benchmarks/bench_catalog.py --data OURS/main --xm OURS/xm \
+        --lsdb-main HATS/main --lsdb-xm HATS/xm --center 60,-30
 """
 
 from __future__ import annotations
@@ -59,13 +65,15 @@ def _ours(cfg: dict[str, Any], op: str) -> int:
 def _lsdb(cfg: dict[str, Any], op: str) -> int:
     import lsdb
 
-    main = lsdb.open_catalog(cfg["main"], margin_cache=cfg.get("main_margin"))
+    main_path = cfg.get("lsdb_main") or cfg["main"]
+    margin = None if cfg.get("lsdb_main") else cfg.get("main_margin")
+    main = lsdb.open_catalog(main_path, margin_cache=margin)
     if op.startswith("cone"):
         r = float(op[4:]) * 3600.0
         return len(main.cone_search(cfg["ra"], cfg["dec"], r).compute())
     if op == "scan":
         return len(main.query(cfg["scan"]).compute())
-    xm = lsdb.open_catalog(cfg["xm"])
+    xm = lsdb.open_catalog(cfg.get("lsdb_xm") or cfg["xm"])
     return len(xm.crossmatch(main, n_neighbors=1, radius_arcsec=1.0).compute())
 
 
@@ -206,6 +214,13 @@ def main() -> None:
     src.add_argument("--data", type=Path)
     src.add_argument("--gen", type=int)
     p.add_argument("--xm", type=Path, help="crossmatch catalog for --data")
+    p.add_argument(
+        "--lsdb-main",
+        type=Path,
+        help="LSDB's own copy of the main catalog (e.g. a hats-import collection with its margin); "
+        "default: the same files as ours",
+    )
+    p.add_argument("--lsdb-xm", type=Path, help="LSDB's own copy of the crossmatch catalog")
     p.add_argument("--center", default=None, help="ra,dec of the cones (default: data centre)")
     p.add_argument("--scan", default="r < 20 and g - r > 0.5")
     p.add_argument("--work", type=Path, default=Path("/tmp/bench-catalog"))
@@ -230,6 +245,10 @@ def main() -> None:
             cfg["main_margin"] = str(sib)
     if a.center:
         cfg["ra"], cfg["dec"] = (float(x) for x in a.center.split(","))
+    if a.lsdb_main:
+        cfg["lsdb_main"] = str(a.lsdb_main)
+    if a.lsdb_xm:
+        cfg["lsdb_xm"] = str(a.lsdb_xm)
     ops = [o for o in a.ops.split(",") if o != "xmatch" or cfg.get("xm")]
     rows = []
     for op in ops:
