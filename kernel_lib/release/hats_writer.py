@@ -36,6 +36,9 @@ __all__ = ["DEFAULT_ROW_GROUP_ROWS", "HatsResult", "HatsWriter", "write_hats_cat
 #: 2048-row groups cost 2.2x (pyarrow) / 1.8x (DuckDB) the read time of 16 k-row groups, and
 #: 16 k rows still let a 0.1 deg cone read one group of a partition.
 DEFAULT_ROW_GROUP_ROWS = 16384
+#: Parquet codec of the leaves.  On a 270 k-row leaf of the benchmark catalog (floats compress
+#: poorly): lz4 reads in 13 ms, zstd in 24 ms, for files 14 % larger.  Scans are decode-bound.
+LEAF_COMPRESSION = "lz4"
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ def _write_leaves(
         hp = HealpixPixel(order, int(pixels[s]))
         path = Path(str(paths.pixel_catalog_file(base, hp)))
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.slice(s, e - s), path, row_group_size=row_group_rows, compression="zstd")
+        pq.write_table(
+            table.slice(s, e - s), path, row_group_size=row_group_rows, compression=LEAF_COMPRESSION
+        )
         written.append(hp)
     return written
 
