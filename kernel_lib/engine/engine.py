@@ -202,6 +202,82 @@ class Engine:
             )
         return QueryResult(self._annotate(table), overflow, plan, fmt, self._read)
 
+    def adql_to_parquet(
+        self, query: str, path: str | os.PathLike[str], *, maxrec: int | None = None
+    ) -> tuple[int, bool]:
+        """Run ``query`` and write its rows to the Parquet file ``path``; return (rows, overflow).
+
+        Plain scans (no ORDER BY, DISTINCT, aggregate, TOP/OFFSET or subquery) stream: each wave
+        of partitions is written as it finishes, so memory holds one wave, not the result, and
+        results larger than RAM (or than ``hard_limit``) can be written.  Other queries run as
+        :meth:`adql` does (their result is bounded by ``hard_limit``) and are then written.
+        The file appears only when complete (written beside ``path``, then renamed).
+        """
+        import pyarrow.parquet as pq
+
+        if maxrec is not None and maxrec < 0:
+            raise ValueError("maxrec must be >= 0")
+        target = Path(path)
+        plan = self.plan(query)
+        d = plan.decomposition
+        tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        try:
+            if not (plan.kind == "partitioned" and not plan.inputs and d is not None and d.streaming):
+                res = self.adql(query, maxrec=maxrec)
+                pq.write_table(res.table, tmp)
+                os.replace(tmp, target)
+                return res.table.num_rows, res.overflow
+            rows, overflow = self._stream(plan, tmp, maxrec)
+            os.replace(tmp, target)
+            return rows, overflow
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _stream(self, plan: Plan, tmp: Path, maxrec: int | None) -> tuple[int, bool]:
+        import pyarrow.parquet as pq
+
+        d = plan.decomposition
+        assert d is not None
+        tables = {b.name: _run_sql(f'SELECT * FROM "{b.name}"', {}, None, [b]) for b in plan.broadcast}
+        # rows still wanted: OFFSET/TOP of the query itself, then maxrec (+1 to detect overflow)
+        skip = d.offset
+        wanted = [x for x in (d.limit, None if maxrec is None else maxrec + 1) if x is not None]
+        left = min(wanted) if wanted else None
+        sql = d.partition_sql(None if left is None else skip + left)
+        per_task = None if left is None else skip + left  # a streamed partition is never truncated
+        writer: pq.ParquetWriter | None = None
+        rows = 0
+        try:
+            for start in range(0, len(plan.parts), _workers()):
+                chunk = plan.parts[start : start + _workers()]
+                for r in _compute([(v, sql, per_task) for v in chunk], tables):
+                    r = self._annotate(_cast(_positional(r, d), plan.schema))
+                    if skip:
+                        cut = min(skip, r.num_rows)
+                        r, skip = r.slice(cut), skip - cut
+                    if left is not None:
+                        r = r.slice(0, left - rows)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, r.schema)
+                    writer.write_table(r)
+                    rows += r.num_rows
+                if left is not None and rows >= left:
+                    break
+            if writer is None:  # nothing at all: an empty file with the result's columns
+                first = _run_sql(sql, tables, 0, plan.parts[0])
+                writer = pq.ParquetWriter(
+                    tmp, self._annotate(_cast(_positional(first, d), plan.schema)).schema
+                )
+        finally:
+            if writer is not None:
+                writer.close()
+        overflow = maxrec is not None and rows > maxrec
+        if overflow:
+            table = pq.read_table(tmp).slice(0, maxrec)  # at most maxrec + 1 rows: small
+            pq.write_table(table, tmp)
+            rows = table.num_rows
+        return rows, overflow
+
     def _execute(self, plan: Plan, cap: int, env: dict[str, pa.Table]) -> pa.Table:
         env = dict(env)
         for name, sub in plan.inputs:
