@@ -238,7 +238,7 @@ class Engine:
 
         d = plan.decomposition
         assert d is not None
-        tables = {b.name: _run_sql(f'SELECT * FROM "{b.name}"', {}, None, [b]) for b in plan.broadcast}
+        tables = _broadcast_tables(plan)
         # rows still wanted: OFFSET/TOP of the query itself, then maxrec (+1 to detect overflow)
         skip = d.offset
         wanted = [x for x in (d.limit, None if maxrec is None else maxrec + 1) if x is not None]
@@ -294,9 +294,7 @@ class Engine:
     def _partitioned(self, plan: Plan, cap: int, env: dict[str, pa.Table]) -> pa.Table:
         d = plan.decomposition
         assert d is not None
-        tables = dict(env)
-        for b in plan.broadcast:  # read once, shipped to every partition
-            tables[b.name] = _run_sql(f'SELECT * FROM "{b.name}"', {}, None, [b])
+        tables = dict(env) | _broadcast_tables(plan)
         want = cap if d.limit is None else min(d.limit, cap)
         k = d.offset + want if d.kind == "scan" else None
         sql = d.partition_sql(k)
@@ -344,6 +342,11 @@ class Engine:
                 f = f.with_metadata(md)
             fields.append(f)
         return table.cast(pa.schema(fields))
+
+
+def _broadcast_tables(plan: Plan) -> dict[str, pa.Table]:
+    """The plan's small tables, read once and shipped to every partition."""
+    return {b.name: _run_sql(f'SELECT * FROM "{b.name}"', {}, None, [b]) for b in plan.broadcast}
 
 
 def _positional(table: pa.Table, d: Any) -> pa.Table:

@@ -336,7 +336,7 @@ def _images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hi
         },
         "butler": {
             "root": "butler",
-            "collections": _butler_collections(butler),
+            "collections": _butler_collections(),
             "datasets": _butler_counts(butler),
             "instrument": INSTRUMENT,
         },
@@ -381,7 +381,7 @@ def _butler_catalogs(prof: Profile, cats) -> list[tuple[str, dict[str, Any], pd.
     return out
 
 
-def _butler_collections(butler) -> list[str]:
+def _butler_collections() -> list[str]:
     from .butler_repo import COLLECTION, RUN_COLLECTION
 
     return [COLLECTION, RUN_COLLECTION]

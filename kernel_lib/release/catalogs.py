@@ -401,7 +401,6 @@ def _dia_tables(profile, truth, visits, footprints, rng) -> dict[str, CatalogDat
         dobj[f"{b}_psfFluxSigma"] = gb["psfFlux"].std()
         dobj[f"{b}_psfFluxNdata"] = gb.size().reindex(dobj.index).fillna(0).astype(np.int32)
     dobj = dobj.reset_index(drop=True)
-    pos = dict(zip(dets["diaObjectId"].drop_duplicates(), range(len(dobj)), strict=False))
     pos = {int(i): j for j, i in enumerate(dobj["diaObjectId"].to_numpy())}
     dra, ddec = dobj["ra"].to_numpy(), dobj["dec"].to_numpy()
     s_idx = dets["diaObjectId"].map(pos).to_numpy()

@@ -31,6 +31,7 @@ __all__ = [
     "MASK_PLANES",
     "VARIANCE_QUANTIZE_LEVEL",
     "Exposure",
+    "check_bbox",
     "mask_bits",
     "read_exposure",
     "write_exposure",
@@ -207,7 +208,8 @@ def write_exposure(path: str | os.PathLike, exp: Exposure, *, compress: bool | s
 # reading
 
 
-def _check_bbox(bbox, nx: int, ny: int, path) -> tuple[int, int, int, int]:
+def check_bbox(bbox, nx: int, ny: int, what) -> tuple[int, int, int, int]:
+    """``(x0, y0, width, height)`` as ints, or a one-line ValueError naming ``what`` (the image)."""
     try:
         x0, y0, w, h = (int(v) for v in bbox)
     except (TypeError, ValueError):
@@ -215,7 +217,7 @@ def _check_bbox(bbox, nx: int, ny: int, path) -> tuple[int, int, int, int]:
     if w <= 0 or h <= 0:
         raise ValueError(f"bbox {bbox!r} has a non-positive width or height")
     if x0 < 0 or y0 < 0 or x0 + w > nx or y0 + h > ny:
-        raise ValueError(f"bbox {(x0, y0, w, h)} is outside the {nx}x{ny} image of {path}")
+        raise ValueError(f"bbox {(x0, y0, w, h)} is outside the {nx}x{ny} image of {what}")
     return x0, y0, w, h
 
 
@@ -280,7 +282,7 @@ def _read_open(f: fitsio.FITS, path: Path, bbox: Sequence[int] | None) -> Exposu
     if bbox is None:
         sl = (slice(0, ny), slice(0, nx))
     else:
-        x0, y0, w, h = _check_bbox(bbox, nx, ny, path)
+        x0, y0, w, h = check_bbox(bbox, nx, ny, path)
         sl = (slice(y0, y0 + h), slice(x0, x0 + w))
         wcs = wcs.slice(sl)
 

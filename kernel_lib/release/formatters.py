@@ -44,7 +44,7 @@ from astropy.wcs import WCS
 from lsst.daf.butler import FormatterV2, StorageClassDelegate
 from lsst.resources import ResourcePath
 
-from .exposure import MASK_PLANES, Exposure, read_exposure, write_exposure
+from .exposure import MASK_PLANES, Exposure, check_bbox, read_exposure, write_exposure
 
 __all__ = [
     "BAD_MASK_PLANES",
@@ -86,20 +86,6 @@ STORAGE_CLASSES: dict[str, Any] = {
 DATASTORE_FORMATTERS: dict[str, str] = {"ExposureFits": f"{_MODULE}.ExposureFitsFormatter"}
 
 BBox = tuple[int, int, int, int]
-
-
-def _check_bbox(bbox: Sequence[int] | None, shape: tuple[int, ...]) -> BBox | None:
-    """Validate ``(x0, y0, width, height)`` against an image ``(ny, nx)`` shape."""
-    if bbox is None:
-        return None
-    try:
-        x0, y0, w, h = (int(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise ValueError(f"bbox must be (x0, y0, width, height), got {bbox!r}") from None
-    ny, nx = shape[-2:]
-    if w <= 0 or h <= 0 or x0 < 0 or y0 < 0 or x0 + w > nx or y0 + h > ny:
-        raise ValueError(f"bbox {(x0, y0, w, h)} is empty or outside the image ({nx} x {ny} pixels)")
-    return x0, y0, w, h
 
 
 def _slices(bbox: BBox) -> tuple[slice, slice]:
@@ -256,9 +242,10 @@ class ExposureFitsDelegate(StorageClassDelegate):
         if unknown:
             raise ValueError(f"unsupported parameters {sorted(unknown)}")
         ccd: CCDData = inMemoryDataset
-        box = _check_bbox(parameters["bbox"], ccd.data.shape)
-        if box is None:
+        if parameters["bbox"] is None:
             return ccd
+        ny, nx = ccd.data.shape[-2:]
+        box = check_bbox(parameters["bbox"], nx, ny, "the in-memory exposure")
         out = ccd[_slices(box)]
         if ccd.flags is not None:  # CCDData slicing drops flags
             out.flags = np.asarray(ccd.flags)[_slices(box)].copy()
