@@ -26,7 +26,11 @@ Each engine on its own writer's layout (the official peers' data: gen.py, hats-i
 ``benchmarks/hats_from_flat.py`` for us):
 
     .venv/bin/python benchmarks/bench_catalog.py --data OURS/main --xm OURS/xm \
-        --lsdb-main HATS/main --lsdb-xm HATS/xm --center 60,-30
+        --lsdb-main HATS/main --lsdb-xm HATS/xm --center 60,-30 --flat DATA/flat_main
+
+``--flat`` adds DuckDB over the flat Parquet as the reference for the scan and the cones
+(``SELECT *`` with the predicate, to pandas, like the catalog engines).  Peak RSS is each
+worker process's own (both engines run threads, so that is the whole footprint).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,6 +82,27 @@ def _lsdb(cfg: dict[str, Any], op: str) -> int:
     return len(xm.crossmatch(main, n_neighbors=1, radius_arcsec=1.0).compute())
 
 
+def _duckdb(cfg: dict[str, Any], op: str) -> int:
+    """The reference: DuckDB over the flat (unsharded) Parquet, rows to pandas like the others."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        src = f"read_parquet('{cfg['flat']}/*.parquet')"
+        if op == "scan":
+            return len(con.sql(f"SELECT * FROM {src} WHERE {cfg['scan']}").df())
+        r = float(op[4:])
+        h = math.sin(math.radians(r) / 2) ** 2
+        ra0, dec0 = cfg["ra"], cfg["dec"]
+        where = (
+            f"pow(sin(radians(dec - {dec0}) / 2), 2) + cos(radians(dec)) * {math.cos(math.radians(dec0))}"
+            f" * pow(sin(radians(ra - {ra0}) / 2), 2) <= {h}"
+        )
+        return len(con.sql(f"SELECT * FROM {src} WHERE {where}").df())
+    finally:
+        con.close()
+
+
 def worker(engine: str, op: str, cfg: dict[str, Any], runs: int) -> dict[str, Any]:
     """Run in a fresh process: imports, then the first query, then ``runs`` timed repeats."""
     warnings.filterwarnings("ignore")
@@ -87,7 +113,7 @@ def worker(engine: str, op: str, cfg: dict[str, Any], runs: int) -> dict[str, An
     else:
         import kernel_lib.catalog  # noqa: F401
     dask.config.set(scheduler="threads")
-    fn = _lsdb if engine == "lsdb" else _ours
+    fn = {"lsdb": _lsdb, "ours": _ours, "duckdb": _duckdb}[engine]
     t = time.perf_counter()
     count = fn(cfg, op)
     first = time.perf_counter() - t
@@ -103,6 +129,8 @@ def worker(engine: str, op: str, cfg: dict[str, Any], runs: int) -> dict[str, An
         "count": count,
         "first_s": first,
         "median_s": statistics.median(times),
+        # the whole process (threads only): peak resident memory, MB
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -221,6 +249,12 @@ def main() -> None:
         "default: the same files as ours",
     )
     p.add_argument("--lsdb-xm", type=Path, help="LSDB's own copy of the crossmatch catalog")
+    p.add_argument(
+        "--flat",
+        type=Path,
+        help="the same rows as flat Parquet files (gen.py's flat_main): DuckDB on them is the "
+        "reference for the scan and cones (SELECT * ... to pandas)",
+    )
     p.add_argument("--center", default=None, help="ra,dec of the cones (default: data centre)")
     p.add_argument("--scan", default="r < 20 and g - r > 0.5")
     p.add_argument("--work", type=Path, default=Path("/tmp/bench-catalog"))
@@ -249,11 +283,14 @@ def main() -> None:
         cfg["lsdb_main"] = str(a.lsdb_main)
     if a.lsdb_xm:
         cfg["lsdb_xm"] = str(a.lsdb_xm)
+    if a.flat:
+        cfg["flat"] = str(a.flat.resolve())
     ops = [o for o in a.ops.split(",") if o != "xmatch" or cfg.get("xm")]
     rows = []
     for op in ops:
         res = {}
-        for engine in ("ours", "lsdb"):
+        engines = ["ours", "lsdb"] + (["duckdb"] if cfg.get("flat") and op != "xmatch" else [])
+        for engine in engines:
             cmd = [sys.executable, __file__, "--data", ".", "--runs", str(a.runs)]
             cmd += ["--worker", f"{engine}|{op}|{json.dumps(cfg)}"]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -262,23 +299,32 @@ def main() -> None:
                 print(f"{engine} {op} FAILED:\n{out.stderr[-2000:]}", file=sys.stderr)
                 break
             res[engine] = json.loads(line[0][7:])
-        if len(res) == 2:
-            rows.append((op, res["ours"], res["lsdb"]))
-            o, lz = res["ours"], res["lsdb"]
+        if "ours" in res and "lsdb" in res:
+            o, lz, dk = res["ours"], res["lsdb"], res.get("duckdb")
+            rows.append((op, o, lz, dk))
+            if dk is not None:
+                assert dk["count"] == o["count"], (op, dk["count"], o["count"])
             ratio = o["median_s"] / lz["median_s"]
+            duck = f"  vs DuckDB {o['median_s'] / dk['median_s']:.2f}" if dk else ""
             print(
                 f"{op:8s} count {o['count']:>9d}/{lz['count']:<9d} "
                 f"first {o['first_s']:.3f}/{lz['first_s']:.3f} s "
-                f"median {o['median_s']:.3f}/{lz['median_s']:.3f} s  ratio {ratio:.2f}",
+                f"median {o['median_s']:.3f}/{lz['median_s']:.3f} s  ratio {ratio:.2f}{duck} "
+                f"peak {o['peak_rss_mb']:.0f}/{lz['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
     print(f"\n{cfg['main']}  (ours / LSDB; median of {a.runs} runs after a first query in a fresh process)")
-    print("| op | rows (ours / LSDB) | first query s (ours / LSDB) | median s (ours / LSDB) | ratio |")
-    print("|---|---|---|---|---|")
-    for op, o, lz in rows:
+    print(
+        "| op | rows (ours / LSDB) | first query s (ours / LSDB) | median s (ours / LSDB) | ratio "
+        "| DuckDB flat s (ours / DuckDB) | peak RSS MB (ours / LSDB) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for op, o, lz, dk in rows:
+        duck = f"{dk['median_s']:.3f} ({o['median_s'] / dk['median_s']:.2f})" if dk else "-"
         print(
             f"| {op} | {o['count']} / {lz['count']} | {o['first_s']:.3f} / {lz['first_s']:.3f} "
-            f"| {o['median_s']:.3f} / {lz['median_s']:.3f} | {o['median_s'] / lz['median_s']:.2f} |"
+            f"| {o['median_s']:.3f} / {lz['median_s']:.3f} | {o['median_s'] / lz['median_s']:.2f} "
+            f"| {duck} | {o['peak_rss_mb']:.0f} / {lz['peak_rss_mb']:.0f} |"
         )
 
 

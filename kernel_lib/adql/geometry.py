@@ -31,8 +31,10 @@ __all__ = [
     "BoxConstraint",
     "ConeConstraint",
     "PolygonConstraint",
+    "PositionalLink",
     "SpatialConstraint",
     "box_corners",
+    "positional_link",
     "spatial_constraints",
     "sql_distance",
     "sql_in_box",
@@ -414,3 +416,51 @@ def spatial_constraints(query: str | exp.Expr) -> list[SpatialConstraint]:
                 ra, dec, shape = m
                 out.append(SpatialConstraint(_table_of(ra, select), ra.name, dec.name, shape))
     return out
+
+
+@dataclass(frozen=True)
+class PositionalLink:
+    """A join condition bounding the separation of two tables' positions: ``DISTANCE(POINT(a.ra,
+    a.dec), POINT(b.ra, b.dec)) < r``, ``CONTAINS(POINT(b..), CIRCLE(a.., r)) = 1``,
+    ``scisql_angSep(a.., b..) < r`` or ``scisql_s2PtInCircle(b.., a.., r) = 1`` (r in degrees)."""
+
+    first: tuple[exp.Column, exp.Column]
+    second: tuple[exp.Column, exp.Column]
+    radius_deg: float
+
+
+def _column_pair(a: exp.Expr, b: exp.Expr) -> tuple[exp.Column, exp.Column] | None:
+    return (a, b) if isinstance(a, exp.Column) and isinstance(b, exp.Column) else None
+
+
+def positional_link(term: exp.Expr) -> PositionalLink | None:
+    """The :class:`PositionalLink` a top-level AND term states, if it is one of those forms."""
+    if isinstance(term, exp.LT | exp.LTE):
+        r, d = const(term.expression), term.this
+        if r is None:
+            return None
+        args = list(d.expressions) if isinstance(d, nodes.Distance) or _udf(d, "scisql_angsep") else []
+        if len(args) == 2 and all(isinstance(a, nodes.Point) for a in args):
+            p, q = _columns(args[0]), _columns(args[1])
+            return PositionalLink(p, q, r) if p and q else None
+        if len(args) == 4:
+            p, q = _column_pair(args[0], args[1]), _column_pair(args[2], args[3])
+            return PositionalLink(p, q, r) if p and q else None
+        return None
+    if isinstance(term, exp.EQ):
+        for call, other in ((term.this, term.expression), (term.expression, term.this)):
+            if not _is_one(other):
+                continue
+            if isinstance(call, nodes.Contains) and isinstance(call.expression, nodes.Circle):
+                vals = call.expression.values
+                p = _columns(call.this)
+                q = _column_pair(vals[0], vals[1]) if len(vals) == 3 else None
+                r = const(vals[2]) if len(vals) == 3 else None
+                if p and q and r is not None:
+                    return PositionalLink(p, q, r)
+            if _udf(call, "scisql_s2ptincircle") and len(call.expressions) == 5:
+                a = list(call.expressions)
+                p, q, r = _column_pair(a[0], a[1]), _column_pair(a[2], a[3]), const(a[4])
+                if p and q and r is not None:
+                    return PositionalLink(p, q, r)
+    return None

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from . import healpix as hp
 from .execute import LazyFrame, Progress
-from .io import HatsLayout, ReadPlan, arrow_to_pandas, read_layout, read_leaf, read_properties, sql_to_arrow
+from .io import SPATIAL_INDEX, HatsLayout, ReadPlan, arrow_to_pandas, read_layout, read_leaf, read_properties
 from .search import BoxSearch, ConeSearch, MOCSearch, PolygonSearch, Search
 
 if TYPE_CHECKING:
@@ -129,15 +129,13 @@ class Catalog:
         return replace(self, column_names=cols)
 
     def where(self, predicate: str | pc.Expression) -> Catalog:
-        """Keep rows satisfying ``predicate``: a pyarrow compute expression, pushed into the
-        Parquet scan, or a SQL boolean expression (``"r_psfMag < 20 AND g_psfMag - r_psfMag > 0.5"``):
-        simple ones are translated to pyarrow expressions, others run by DuckDB on the Parquet
-        files.  Several calls combine with AND."""
+        """Keep rows satisfying ``predicate``: a SQL boolean expression
+        (``"r_psfMag < 20 AND g_psfMag - r_psfMag > 0.5"``), run by DuckDB on the Parquet files
+        (its row-group pruning and late materialisation: the other columns are decoded only
+        where rows pass), or a pyarrow compute expression pushed into the Parquet scan.
+        Several calls combine with AND."""
         if isinstance(predicate, str):
-            translated = sql_to_arrow(predicate, self.all_columns)
-            if translated is None:
-                return replace(self, sql=(*self.sql, predicate))
-            predicate = translated
+            return replace(self, sql=(*self.sql, predicate))
         if not isinstance(predicate, pc.Expression):
             raise TypeError("where() takes a SQL string or a pyarrow.compute.Expression")
         combined = predicate if self.arrow_filter is None else (self.arrow_filter & predicate)
@@ -197,6 +195,7 @@ class Catalog:
             searches=self.searches,
             dilate_arcsec=self.dilate_arcsec,
             sql_needs=tuple(dict.fromkeys(needs)),
+            own_index=SPATIAL_INDEX in self.layout.schema.names and not self.director,
         )
 
     def meta(self, extra: Sequence[str] = ()) -> pd.DataFrame:

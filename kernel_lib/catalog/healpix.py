@@ -65,11 +65,27 @@ def _depth_for_resolution(arcsec: float) -> int:
 
 
 # -- coverages --------------------------------------------------------------------------------
-def cone_moc(ra: float, dec: float, radius_arcsec: float) -> MOC:
+def cone_moc(ra: float, dec: float, radius_arcsec: float, cells_across: float = 8.0) -> MOC:
     """A MOC covering the cone (every cell touching it)."""
-    depth = coverage_depth(2 * radius_arcsec)
+    depth = coverage_depth(2 * radius_arcsec, cells_across)
     return MOC.from_cone(
         lon=Longitude(ra * u.deg), lat=Latitude(dec * u.deg), radius=radius_arcsec * u.arcsec, max_depth=depth
+    )
+
+
+def cone_inner_moc(ra: float, dec: float, radius_arcsec: float) -> MOC | None:
+    """A MOC of cells lying wholly inside the cone (``None`` for cones too small to bother).
+
+    Cells touching the cone shrunk by four cell sizes: a cell's points are within a cell
+    diagonal (< 1.5 sizes) of any of its points, so even a coverage that overshoots by a
+    cell stays inside.  Rows in these cells need no trigonometry."""
+    depth = min(coverage_depth(2 * radius_arcsec, 128.0) + 1, _MAX_DEPTH)
+    size = _ORDER0_ARCSEC / 2**depth
+    inner = radius_arcsec - 4.0 * size
+    if inner <= 0.5 * radius_arcsec:
+        return None
+    return MOC.from_cone(
+        lon=Longitude(ra * u.deg), lat=Latitude(dec * u.deg), radius=inner * u.arcsec, max_depth=depth
     )
 
 
@@ -89,6 +105,14 @@ def box_moc(ra_range: tuple[float, float], dec_range: tuple[float, float]) -> MO
         ra1 = 360.0
     if ra0 == 0.0 and ra1 < 360.0:
         ra0 = 1e-9  # cdshealpix's zone starting exactly at 0 misses cells (0.21); the ring below adds them
+    if ra1 - ra0 >= 360.0:
+        # every RA: cdshealpix's 0..360 zone misses cells; the band is the meet of two polar caps
+        # (a cap wider than a hemisphere: the whole sky, which covers it)
+        caps = [cone_moc(0.0, 90.0, (90.0 - dec0) * 3600.0)] if dec0 > 0.0 else []
+        caps += [cone_moc(0.0, -90.0, (90.0 + dec1) * 3600.0)] if dec1 < 0.0 else []
+        if not caps:
+            return MOC.from_str("0/0-11")
+        return caps[0] if len(caps) == 1 else caps[0].intersection(caps[1])
     moc = MOC.from_zone(SkyCoord([[ra0, dec0], [ra1, dec1]], unit="deg"), max_depth=depth)
     return moc.extended()  # the zone's top/right edges are open: one ring of cells makes it a cover
 
@@ -166,10 +190,18 @@ def overlapping(lo: np.ndarray, hi: np.ndarray, qlo: int, qhi: int) -> np.ndarra
 
 
 def in_ranges(values: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    """Whether each order-29 index lies in the half-open ``ranges``."""
+    """Whether each order-29 index lies in the half-open ``ranges``.
+
+    Values sorted ascending (a HATS leaf's ``_healpix_29``) take a fast path: the ranges' bounds
+    are located in the values (``O(ranges x log rows)``) and the mask is painted by slices."""
     values = np.asarray(values, dtype=np.int64)
     if len(ranges) == 0:
         return np.zeros(len(values), dtype=bool)
+    if len(values) > 1 and not bool((values[1:] < values[:-1]).any()):
+        lo = np.searchsorted(values, ranges[:, 0], side="left")
+        hi = np.searchsorted(values, ranges[:, 1], side="left")
+        edges = np.bincount(lo, minlength=len(values) + 1) - np.bincount(hi, minlength=len(values) + 1)
+        return np.cumsum(edges[:-1]) > 0
     idx = np.searchsorted(ranges[:, 0], values, side="right") - 1
     ok = idx >= 0
     out = np.zeros(len(values), dtype=bool)

@@ -41,6 +41,7 @@ __all__ = [
     "ReadPlan",
     "ReadStats",
     "arrow_to_pandas",
+    "duckdb_cursor",
     "read_layout",
     "read_leaf",
     "read_properties",
@@ -166,68 +167,6 @@ def sql_columns(predicate: str, names: list[str]) -> list[str]:
     return [lower[u.lower()] for u in used if u.lower() in lower]
 
 
-def sql_to_arrow(predicate: str, names: list[str]) -> pc.Expression | None:
-    """Translate a simple SQL predicate (comparisons, + - * /, AND/OR/NOT, IN, BETWEEN, IS NULL)
-    into a pyarrow expression pushed into the Parquet scan; ``None`` if it is not that simple
-    (DuckDB then runs it).  Division is true division, as in SQL engines with floats."""
-    import sqlglot
-    from sqlglot import exp
-
-    lower = {n.lower(): n for n in names}
-    binary: dict[type, Any] = {
-        exp.EQ: pc.equal,
-        exp.NEQ: pc.not_equal,
-        exp.GT: pc.greater,
-        exp.GTE: pc.greater_equal,
-        exp.LT: pc.less,
-        exp.LTE: pc.less_equal,
-        exp.Add: pc.add,
-        exp.Sub: pc.subtract,
-        exp.Mul: pc.multiply,
-        exp.And: pc.and_kleene,
-        exp.Or: pc.or_kleene,
-    }
-
-    def conv(e: Any) -> Any:
-        if isinstance(e, exp.Paren):
-            return conv(e.this)
-        if isinstance(e, exp.Column) and not e.table and e.name.lower() in lower:
-            return pc.field(lower[e.name.lower()])
-        if isinstance(e, exp.Literal):
-            if e.is_string:
-                return pc.scalar(e.this)
-            return pc.scalar(int(e.this) if e.is_int else float(e.this))
-        if isinstance(e, exp.Boolean):
-            return pc.scalar(bool(e.this))
-        if isinstance(e, exp.Neg):
-            return pc.negate(conv(e.this))
-        if isinstance(e, exp.Not):
-            return pc.invert(conv(e.this))
-        if type(e) in binary:
-            return binary[type(e)](conv(e.left), conv(e.right))
-        if isinstance(e, exp.Div):
-            return pc.divide(pc.cast(conv(e.left), pa.float64()), pc.cast(conv(e.right), pa.float64()))
-        if isinstance(e, exp.Between):
-            x = conv(e.this)
-            return pc.and_kleene(
-                pc.greater_equal(x, conv(e.args["low"])), pc.less_equal(x, conv(e.args["high"]))
-            )
-        if isinstance(e, exp.In) and e.expressions:
-            values = [v.to_py() for v in e.expressions if isinstance(v, exp.Literal)]
-            if len(values) != len(e.expressions):
-                raise ValueError("IN with non-literals")
-            return pc.is_in(conv(e.this), value_set=pa.array(values))
-        if isinstance(e, exp.Is) and isinstance(e.expression, exp.Null):
-            return pc.is_null(conv(e.this))
-        raise ValueError(f"not a simple predicate: {e.sql()}")
-
-    try:
-        out = conv(sqlglot.parse_one(predicate, read="duckdb"))
-    except Exception:
-        return None
-    return out if isinstance(out, pc.Expression) else None
-
-
 @dataclass(frozen=True)
 class ReadPlan:
     """How to read a leaf: which columns, filters and searches (picklable, for dask workers)."""
@@ -242,9 +181,13 @@ class ReadPlan:
     dilate_arcsec: float = 0.0
     #: extra columns the SQL predicates need
     sql_needs: tuple[str, ...] = ()
+    #: the rows' ``_healpix_29`` is their own position's (not a director's): searches use it
+    own_index: bool = False
 
     def needed(self) -> list[str]:
         extra = [self.ra_column, self.dec_column] if self.searches else []
+        if self.searches and self.own_index and not self.dilate_arcsec:
+            extra.append(SPATIAL_INDEX)
         out: list[str] = []
         for c in (*self.columns, *extra, *self.sql_needs):
             if c not in out:
@@ -277,12 +220,32 @@ def _selected_row_groups(fragment: ds.ParquetFileFragment, plan: ReadPlan) -> li
     return np.flatnonzero(keep).tolist()
 
 
-def _duckdb(sql: str, table: pa.Table | None = None, params: dict[str, Any] | None = None) -> pa.Table:
+_BASES: dict[int | None, Any] = {}
+_BASES_LOCK = threading.Lock()
+
+
+def duckdb_cursor(threads: int | None = 1) -> Any:
+    """A cursor of a process-wide in-memory DuckDB database (one per ``threads`` setting).
+
+    Opening a DuckDB connection costs ~20 ms -- more than reading a small leaf -- while a cursor
+    costs microseconds and has its own registered tables and temporary views.  ``threads=1`` is
+    for per-partition tasks (parallelism comes from the tasks); ``None`` keeps DuckDB's default.
+    """
     import duckdb
 
-    con = duckdb.connect()
+    with _BASES_LOCK:
+        db = _BASES.get(threads)
+        if db is None:
+            db = duckdb.connect()
+            if threads:
+                db.execute(f"SET threads TO {int(threads)}")
+            _BASES[threads] = db
+        return db.cursor()
+
+
+def _duckdb(sql: str, table: pa.Table | None = None, params: dict[str, Any] | None = None) -> pa.Table:
+    con = duckdb_cursor()
     try:
-        con.execute("SET threads TO 1")  # parallelism comes from the per-partition tasks
         if table is not None:
             con.register("leaf", table)
         return con.sql(sql, params=params).to_arrow_table()
@@ -320,9 +283,12 @@ def read_leaf(files: list[str], plan: ReadPlan, schema: pa.Schema) -> pa.Table:
     if plan.searches and table.num_rows:
         ra = table.column(plan.ra_column).to_numpy(zero_copy_only=False)
         dec = table.column(plan.dec_column).to_numpy(zero_copy_only=False)
+        h = None
+        if plan.own_index and not plan.dilate_arcsec and SPATIAL_INDEX in table.column_names:
+            h = table.column(SPATIAL_INDEX).to_numpy(zero_copy_only=False)
         mask = np.ones(len(ra), dtype=bool)
         for s in plan.searches:
-            mask &= s.contains(ra, dec)
+            mask &= s.select(ra, dec, h)
         table = table.filter(pa.array(mask))
     return table.select(list(plan.columns))
 

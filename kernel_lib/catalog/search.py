@@ -40,6 +40,26 @@ class Search(ABC):
             self._ranges[dilate_arcsec] = hp.moc_ranges(hp.dilate(self.moc(), dilate_arcsec))
         return self._ranges[dilate_arcsec]
 
+    def inner_ranges(self) -> np.ndarray | None:
+        """Order-29 ranges lying wholly inside the region (``None``: not known)."""
+        return None
+
+    def select(self, ra: np.ndarray, dec: np.ndarray, hp29: np.ndarray | None = None) -> np.ndarray:
+        """Which rows are inside; ``hp29``: the rows' own order-29 indices, if known.
+
+        With the indices, rows outside the coverage are out and rows in :meth:`inner_ranges`
+        are in without their exact test (on a sorted leaf both are slices): only the rows near
+        the border pay for trigonometry."""
+        if hp29 is None:
+            return self.contains(ra, dec)
+        out = hp.in_ranges(hp29, self.ranges())
+        inner = self.inner_ranges()
+        sure = hp.in_ranges(hp29, inner) if inner is not None else np.zeros(len(out), dtype=bool)
+        todo = np.flatnonzero(out & ~sure)
+        out = sure
+        out[todo] = self.contains(ra[todo], dec[todo])
+        return out
+
 
 class ConeSearch(Search):
     """Rows within ``radius_arcsec`` of ``(ra, dec)`` (degrees)."""
@@ -55,6 +75,12 @@ class ConeSearch(Search):
 
     def contains(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
         return hp.cone_contains(ra, dec, self.ra, self.dec, self.radius_arcsec)
+
+    def inner_ranges(self) -> np.ndarray | None:
+        if "inner" not in self.__dict__:
+            moc = hp.cone_inner_moc(self.ra, self.dec, self.radius_arcsec)
+            self.inner = hp.moc_ranges(moc) if moc is not None else None
+        return self.inner
 
 
 class BoxSearch(Search):
@@ -103,6 +129,9 @@ class MOCSearch(Search):
     def contains(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
         return hp.in_ranges(hp.healpix29(ra, dec), self.exact)
 
+    def select(self, ra: np.ndarray, dec: np.ndarray, hp29: np.ndarray | None = None) -> np.ndarray:
+        return self.contains(ra, dec) if hp29 is None else hp.in_ranges(hp29, self.exact)
+
 
 class RangesPrune(Search):
     """Internal: prune partitions and row groups to given order-29 ranges, no per-row test.
@@ -123,3 +152,6 @@ class RangesPrune(Search):
 
     def contains(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
         return np.ones(len(np.atleast_1d(ra)), dtype=bool)
+
+    def select(self, ra: np.ndarray, dec: np.ndarray, hp29: np.ndarray | None = None) -> np.ndarray:
+        return self.contains(ra, dec)

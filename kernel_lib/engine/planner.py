@@ -28,6 +28,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from kernel_lib.adql import UnsupportedFeatureError, spatial_constraints
+from kernel_lib.adql.geometry import positional_link
 from kernel_lib.adql.translate import translate
 from kernel_lib.catalog import healpix as hp
 from kernel_lib.catalog.search import ConeSearch
@@ -103,6 +104,8 @@ class _Inst:
     on: exp.Expr | None = None
     using: list[str] = field(default_factory=list)
     role: str = ""
+    #: for a "neighbour" (positionally joined) table: how far around a partition to read it
+    reach_arcsec: float = 0.0
 
 
 def _conjuncts(e: exp.Expr | None) -> list[exp.Expr]:
@@ -364,6 +367,13 @@ class Planner:
                 inst.role = "broadcast"
             else:
                 large.append(inst)
+        for inst in list(large):
+            reach = self._positional_reach(
+                terms, inst, insts, lambda i: id(i) in parent and find(id(i)) == root
+            )
+            if reach is not None:
+                inst.role, inst.reach_arcsec = "neighbour", reach
+                large.remove(inst)
         if large:
             product = float(primary.info.rows) * float(np.prod([i.info.rows for i in large if i.info]))
             names = ", ".join(i.name for i in large)
@@ -379,6 +389,40 @@ class Planner:
                 if not any(p.role == "sharded" for p in insts[:i]):
                     raise _Global("LEFT JOIN whose preserved side is not partitioned")
         return primary
+
+    def _positional_reach(
+        self, terms: list[exp.Expr], inst: _Inst, insts: list[_Inst], sharded: Any
+    ) -> float | None:
+        """If a term bounds the separation of ``inst``'s positions from a sharded table's, how far
+        (arcsec) around a partition's pixel ``inst``'s rows can lie: the radius, grown by the
+        margins of dependent tables (whose ``_healpix_29`` is their director's position)."""
+        best: float | None = None
+        for t in terms:
+            link = positional_link(t)
+            if link is None or not 0 < link.radius_deg < 1.0:
+                continue
+            for mine, other in ((link.first, link.second), (link.second, link.first)):
+                a, b = self._owner(mine[0], insts), self._owner(other[0], insts)
+                if a is not inst or b is None or b is inst or not sharded(b):
+                    continue
+                if self._owner(mine[1], insts) is not a or self._owner(other[1], insts) is not b:
+                    continue
+                ok = True
+                for i, (ra, dec) in ((a, mine), (b, other)):
+                    lay = i.info.layout if i.info else None
+                    if lay is None or (ra.name.lower(), dec.name.lower()) != (
+                        lay.ra_column.lower(),
+                        lay.dec_column.lower(),
+                    ):
+                        ok = False
+                if not ok:
+                    continue
+                reach = link.radius_deg * 3600.0 + 0.01
+                for i in (a, b):
+                    if i.info is not None and i.info.director:
+                        reach += i.info.margin_arcsec
+                best = reach if best is None else min(best, reach)
+        return best
 
     def _partitioned(self, tree: exp.Select) -> Plan:
         inputs: list[tuple[str, Plan]] = []
@@ -408,8 +452,13 @@ class Planner:
                 f"(partitions and row groups by _healpix_29{f', dilated {dilate:.0f}″' if dilate else ''})"
             )
         # translation with per-instance view names
+        prefix = {"sharded": "s", "neighbour": "n"}
         names = {
-            i.alias.lower(): (f"s_{i.name.lower()}" if i.role == "sharded" else f"b_{i.alias.lower()}")
+            i.alias.lower(): (
+                f"s_{i.name.lower()}"
+                if i.role == "sharded"
+                else f"{prefix.get(i.role, 'b')}_{i.alias.lower()}"
+            )
             for i in insts
             if i.info is not None
         }
@@ -436,6 +485,12 @@ class Planner:
             if i.role == "broadcast" and i.info is not None
         ]
         tables = {i.name: i.info for i in sharded if i.info is not None}
+        neighbours = [i for i in insts if i.role == "neighbour"]
+        for i in neighbours:
+            notes.append(
+                f"positional join: {i.name} AS {i.alias} read around each partition "
+                f"(its rows within {i.reach_arcsec:.2f}″ of the partition's pixel, row groups by _healpix_29)"
+            )
         parts, labels = [], []
         for p in np.flatnonzero(keep):
             views = []
@@ -454,6 +509,10 @@ class Planner:
                         dec_column=info.layout.dec_column,
                     )
                 )
+            for i in neighbours:
+                views.append(
+                    self._neighbour_view(i, sel, int(unit.layout.orders[p]), int(unit.layout.pixels[p]))
+                )
             parts.append(views)
             labels.append(f"{unit.layout.orders[p]}/{unit.layout.pixels[p]}")
         if not parts:  # everything pruned: one empty partition gives the right columns
@@ -461,6 +520,11 @@ class Planner:
                 [
                     ViewSpec(f"s_{i.name.lower()}", (), tuple(i.columns), table_schema(i))
                     for i in tables.values()
+                ]
+                + [
+                    ViewSpec(f"n_{i.alias.lower()}", (), tuple(i.info.columns), table_schema(i.info))
+                    for i in neighbours
+                    if i.info is not None
                 ]
             )
         kinds = sorted({i.name for i in sharded})
@@ -483,6 +547,25 @@ class Planner:
             broadcast=broadcast,
             tables=desc,
             notes=notes,
+        )
+
+    def _neighbour_view(self, inst: _Inst, sel: exp.Select, order: int, pixel: int) -> ViewSpec:
+        """``inst``'s rows around partition ``order/pixel``: the partitions meeting the pixel grown
+        by ``inst.reach_arcsec``, their row groups pruned to it (rows further away may come
+        along; the join condition drops them)."""
+        info = inst.info
+        assert info is not None
+        grown = hp.moc_ranges(hp.dilate(hp.pixel_moc(order, pixel), inst.reach_arcsec))
+        tlo, thi = hp.pixel_ranges(info.layout.orders, info.layout.pixels)
+        keep = np.flatnonzero(hp.intervals_intersect(grown, tlo, thi - 1))
+        return ViewSpec(
+            f"n_{inst.alias.lower()}",
+            tuple(info.files(keep)),
+            tuple(self._needed(sel, info)),
+            table_schema(info, None),
+            ranges=grown,
+            ra_column=info.layout.ra_column,
+            dec_column=info.layout.dec_column,
         )
 
     def _constraint_owner(self, c: Any, insts: list[_Inst]) -> _Inst | None:

@@ -12,7 +12,6 @@ DuckDB's own spherical SQL decides every boundary row exactly as the reference d
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from kernel_lib.catalog import open_catalog
-from kernel_lib.catalog.io import SPATIAL_INDEX, HatsLayout, ReadPlan, read_leaf
+from kernel_lib.catalog.io import SPATIAL_INDEX, HatsLayout, ReadPlan, duckdb_cursor, read_leaf
 from kernel_lib.catalog.search import RangesPrune
 from kernel_lib.release.manifest import Release
 
@@ -167,28 +166,10 @@ def _create_view(con: Any, spec: ViewSpec, i: int) -> None:
     )
 
 
-_BASES: dict[int | None, Any] = {}
-_BASES_LOCK = threading.Lock()
-
-
-def _base(threads: int | None) -> Any:
-    """A process-wide in-memory DuckDB database per thread setting (cursors are cheap)."""
-    import duckdb
-
-    with _BASES_LOCK:
-        db = _BASES.get(threads)
-        if db is None:
-            db = duckdb.connect()
-            if threads:
-                db.execute(f"SET threads TO {int(threads)}")
-            _BASES[threads] = db
-        return db.cursor()
-
-
 def connect(views: list[ViewSpec], tables: dict[str, pa.Table] | None = None, threads: int | None = 1) -> Any:
     """A DuckDB connection (a cursor of a shared in-memory database: its temporary views and
     registered tables are its own) with ``views`` created and Arrow ``tables`` registered."""
-    con = _base(threads)
+    con = duckdb_cursor(threads)
     for name, table in (tables or {}).items():
         con.register(name, table)
     for i, spec in enumerate(views):

@@ -41,6 +41,22 @@ DEFAULT_ROW_GROUP_ROWS = 16384
 LEAF_COMPRESSION = "lz4"
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: strings, booleans and small integers -- not floats,
+    64-bit ids or ``_healpix_29``, which are nearly unique.  pyarrow's default (every column)
+    dictionary-encodes their first page before falling back: 1.6x slower scans (DuckDB,
+    ``SELECT *`` with a predicate over 20 M rows: 0.56 s vs 0.34 s) for 27 % more bytes."""
+    out = []
+    for f in schema:
+        t = f.type
+        if f.name == SPATIAL_INDEX_COLUMN or pa.types.is_floating(t) or pa.types.is_int64(t):
+            continue
+        if pa.types.is_uint64(t) or pa.types.is_timestamp(t) or pa.types.is_decimal(t):
+            continue
+        out.append(f.name)
+    return out
+
+
 @dataclass(frozen=True)
 class HatsResult:
     name: str
@@ -79,7 +95,11 @@ def _write_leaves(
         path = Path(str(paths.pixel_catalog_file(base, hp)))
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(
-            table.slice(s, e - s), path, row_group_size=row_group_rows, compression=LEAF_COMPRESSION
+            table.slice(s, e - s),
+            path,
+            row_group_size=row_group_rows,
+            compression=LEAF_COMPRESSION,
+            use_dictionary=dictionary_columns(table.schema),
         )
         written.append(hp)
     return written

@@ -144,3 +144,38 @@ def test_nest_light_curves(tiny_release: Path) -> None:
     want = f.groupby("objectId").size().sort_index()
     assert counts.equals(want.rename_axis("objectId"))
     assert list(flat.columns) == ["visit", "band", "psfFlux"]
+
+
+@pytest.mark.parametrize("radius", [0.5, 3.0, 60.0, 900.0])
+def test_grid_matcher_equals_a_global_kd_tree(radius: float) -> None:
+    """The HEALPix-grid matcher (and the KD-tree above 600") against brute force: dense random
+    points around the pole and RA 0, nearest, 2 nearest and all within."""
+    from kernel_lib.catalog.crossmatch import match_positions
+
+    rng = np.random.default_rng(int(radius * 10))
+    n = 3000
+    scale = radius / 3600 * 40  # about one right row within the radius of each left one
+    centres = [(0.0, 89.99), (359.999, -20.0), (120.0, -89.9)]
+    pts = []
+    for c_ra, c_dec in centres:
+        d = c_dec + rng.normal(0, scale, n)
+        r = c_ra + rng.normal(0, scale, n) / max(np.cos(np.radians(c_dec)), 0.2)
+        over = np.abs(d) > 90  # across the pole: reflect (no pile of rows on the pole itself)
+        d[over], r[over] = np.sign(d[over]) * 180 - d[over], r[over] + 180
+        r %= 360
+        pts.append((r, d))
+    lra, ldec = np.concatenate([p[0][: n // 4] for p in pts]), np.concatenate([p[1][: n // 4] for p in pts])
+    rra, rdec = np.concatenate([p[0] for p in pts]), np.concatenate([p[1] for p in pts])
+    rra, rdec = rra + rng.normal(0, radius / 7200, len(rra)), rdec  # not the left positions themselves
+    rra %= 360
+    left = pd.DataFrame({"id": np.arange(len(lra)), "ra": lra, "dec": ldec})
+    right = pd.DataFrame({"id": np.arange(len(rra)), "ra": rra, "dec": rdec})
+    cols = ("id", "ra", "dec", "id", "ra", "dec")
+    for k, within in [(1, False), (2, False), (1, True)]:
+        li, ri, sep = match_positions(lra, ldec, rra, rdec, radius, n_neighbors=k, all_within=within)
+        got = set(zip(li.tolist(), ri.tolist(), strict=True))
+        assert got == _brute(left, right, cols, radius, k, within)
+        assert len(got) > len(lra) / 10
+        chord = np.linalg.norm(_xyz(lra[li], ldec[li]) - _xyz(rra[ri], rdec[ri]), axis=1)
+        assert np.allclose(sep, np.degrees(2 * np.arcsin(chord / 2)) * 3600, atol=1e-6)
+        assert np.all(np.diff(li) >= 0)

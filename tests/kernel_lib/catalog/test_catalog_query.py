@@ -32,7 +32,7 @@ def test_predicates_match_pandas(tiny_release: Path, kind: str) -> None:
     ra0, dec0 = float(everything.coord_ra.median()), float(everything.coord_dec.median())
     want = everything[(everything.r_psfMag < 23) & (everything.g_psfMag - everything.r_psfMag > 0.3)]
     sql = "r_psfMag < 23 AND g_psfMag - r_psfMag > 0.3"
-    duck = "r_psfMag < 23 AND greatest(g_psfMag - r_psfMag, -99) > 0.3"  # not translatable: DuckDB runs it
+    duck = "r_psfMag < 23 AND greatest(g_psfMag - r_psfMag, -99) > 0.3"  # a DuckDB function
     expr = (pc.field("r_psfMag") < 23) & (pc.field("g_psfMag") - pc.field("r_psfMag") > 0.3)
     cat = {
         "sql": obj.where(sql),
@@ -57,7 +57,8 @@ def test_predicates_match_pandas(tiny_release: Path, kind: str) -> None:
             )
         )
         want = want[sep * 3600 <= 45]
-    assert bool(cat.sql) == kind.startswith("duckdb")  # simple SQL becomes a pyarrow expression
+    assert bool(cat.sql) == (kind.startswith(("sql", "duckdb")) or kind == "both")  # SQL runs in DuckDB
+    assert (cat.arrow_filter is not None) == (kind.startswith("arrow") or kind == "both")
     got = cat.compute()
     assert 0 < len(got) < len(everything)
     assert sorted(got.objectId) == sorted(want.objectId)

@@ -212,3 +212,33 @@ def test_small_cone_reads_few_row_groups(synthetic: dict[str, Path]) -> None:
     assert 1 <= STATS.files <= 4
     assert STATS.row_groups_read < STATS.row_groups_total / 4, STATS
     assert STATS.row_groups_read <= 4, STATS
+
+
+def test_coverages_hold_every_row_and_inner_ranges_only_inside_ones() -> None:
+    """The fine phase trusts the coverages: a row outside a region's ranges is out without its
+    exact test, a row in a cone's inner ranges is in.  Random regions over the whole sky
+    (full-RA bands and polar caps included, where cdshealpix's zones fall short)."""
+    from kernel_lib.catalog import healpix as hp
+    from kernel_lib.catalog.search import BoxSearch, ConeSearch
+
+    rng = np.random.default_rng(2)
+    n = 100_000
+    ra, dec = rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    h = hp.healpix29(ra, dec)
+    order = np.argsort(h)
+    rank, hs = np.argsort(order), h[order]
+    for _ in range(150):
+        r0, width = rng.uniform(0, 360), rng.choice([0.5, 5, 40, 200, 359, 360])
+        d0 = -90.0 if rng.random() < 0.2 else rng.uniform(-90, 89)
+        d1 = 90.0 if rng.random() < 0.2 else min(90.0, d0 + rng.choice([0.5, 3, 20, 90]))
+        box = BoxSearch((r0, (r0 + width) % 360 if width < 360 else r0), (d0, d1))
+        assert not (box.contains(ra, dec) & ~hp.in_ranges(hs, box.ranges())[rank]).any(), box.ra_range
+        cone = ConeSearch(r0, rng.uniform(-90, 90), rng.choice([10, 600, 3600, 36000, 360000]))
+        inside = cone.contains(ra, dec)
+        assert not (inside & ~hp.in_ranges(hs, cone.ranges())[rank]).any()
+        inner = cone.inner_ranges()
+        if inner is not None:
+            assert not (hp.in_ranges(hs, inner)[rank] & ~inside).any()
+        # the index-assisted selection equals the exact test, sorted or not
+        assert np.array_equal(cone.select(ra[order], dec[order], hs), inside[order])
+        assert np.array_equal(box.select(ra, dec, h), box.contains(ra, dec))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from engine_compare import same_rows
 
 from kernel_lib.adql import (
     AdqlSyntaxError,
@@ -79,10 +80,61 @@ def test_explain_says_global_and_materialised(engine: Engine) -> None:
     assert "set operation" in engine.explain("SELECT band FROM dp1.Visit UNION SELECT band FROM dp1.Source")
 
 
-def test_large_non_director_join_runs_globally_or_is_refused(tiny_release: Path) -> None:
+POSITIONAL = [
+    "SELECT o.objectId, r.source_id, DISTANCE(POINT(o.coord_ra, o.coord_dec), POINT(r.ra, r.dec)) AS d "
+    "FROM dp1.Object AS o JOIN dp1.Reference AS r "
+    "ON DISTANCE(POINT(o.coord_ra, o.coord_dec), POINT(r.ra, r.dec)) < 0.0003",
+    "SELECT o.objectId, r.source_id FROM dp1.Object AS o JOIN dp1.Reference AS r "
+    "ON 1 = CONTAINS(POINT(o.coord_ra, o.coord_dec), CIRCLE(r.ra, r.dec, 0.0003))",
+    "SELECT a.objectId, b.objectId FROM dp1.Object AS a JOIN dp1.Object AS b "
+    "ON DISTANCE(POINT(a.coord_ra, a.coord_dec), POINT(b.coord_ra, b.coord_dec)) < 0.001 "
+    "WHERE a.objectId < b.objectId",
+    "SELECT a.objectId, COUNT(*) AS n FROM dp1.Object AS a, dp1.Object AS b "
+    "WHERE scisql_angSep(a.coord_ra, a.coord_dec, b.coord_ra, b.coord_dec) < 0.002 "
+    "AND a.objectId <> b.objectId "
+    "GROUP BY a.objectId",
+    "SELECT o.objectId, r.source_id FROM dp1.Object AS o LEFT JOIN dp1.Reference AS r "
+    "ON DISTANCE(POINT(o.coord_ra, o.coord_dec), POINT(r.ra, r.dec)) < 0.0002 WHERE o.r_psfMag < 22",
+    "SELECT r.source_id, o.objectId FROM dp1.Reference AS r JOIN dp1.Object AS o "
+    "ON scisql_s2PtInCircle(o.coord_ra, o.coord_dec, r.ra, r.dec, 0.0003) = 1",
+    "SELECT s.sourceId, r.source_id FROM dp1.Source AS s JOIN dp1.Reference AS r "
+    "ON DISTANCE(POINT(s.coord_ra, s.coord_dec), POINT(r.ra, r.dec)) < 0.0002",
+    "SELECT d.diaObjectId, o.objectId FROM dp1.DiaObject AS d JOIN dp1.Object AS o "
+    "ON DISTANCE(POINT(d.ra, d.dec), POINT(o.coord_ra, o.coord_dec)) < 0.0003",
+]
+
+
+@pytest.mark.parametrize("query", POSITIONAL, ids=[f"p{i}" for i in range(len(POSITIONAL))])
+def test_positional_joins_of_large_tables_run_partitioned(tiny_release: Path, query: str) -> None:
+    """With nothing small enough to broadcast, positional joins read the other table around
+    each partition (exact at partition edges) and equal the unsharded reference."""
+    eng = Engine(tiny_release, broadcast_rows=0)
+    plan = eng.plan(query)
+    assert plan.kind == "partitioned", plan.explain()
+    assert "positional join" in plan.explain()
+    got = eng.adql(query)
+    ref = reference_adql(query, tiny_release)
+    assert ref.num_rows > 0
+    assert same_rows(got.table, ref, ordered=False) is None
+
+
+def test_left_join_preserving_the_positionally_read_table_runs_globally(tiny_release: Path) -> None:
+    q = (
+        "SELECT r.source_id, o.objectId FROM dp1.Reference AS r LEFT JOIN dp1.Object AS o "
+        "ON DISTANCE(POINT(o.coord_ra, o.coord_dec), POINT(r.ra, r.dec)) < 0.0002"
+    )
+    eng = Engine(tiny_release, broadcast_rows=0)
+    plan = eng.plan(q)
+    # Reference is read around every partition: its unmatched rows would repeat
+    assert plan.kind == "global" and "preserved side is not partitioned" in plan.reason
+    got, ref = eng.adql(q).table, reference_adql(q, tiny_release)
+    assert got.num_rows == ref.num_rows and same_rows(got, ref, ordered=False) is None
+
+
+def test_large_non_positional_join_runs_globally_or_is_refused(tiny_release: Path) -> None:
     q = (
         "SELECT o.objectId, r.source_id FROM dp1.Object AS o JOIN dp1.Reference AS r "
-        "ON DISTANCE(POINT(o.coord_ra, o.coord_dec), POINT(r.ra, r.dec)) < 0.0003"
+        "ON o.r_psfMag BETWEEN r.phot_g_mean_mag - 0.001 AND r.phot_g_mean_mag + 0.001"
     )
     small = Engine(tiny_release, broadcast_rows=0)
     plan = small.plan(q)
