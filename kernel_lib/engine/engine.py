@@ -207,11 +207,19 @@ class Engine:
     ) -> tuple[int, bool]:
         """Run ``query`` and write its rows to the Parquet file ``path``; return (rows, overflow).
 
-        Plain scans (no ORDER BY, DISTINCT, aggregate, TOP/OFFSET or subquery) stream: each wave
-        of partitions is written as it finishes, so memory holds one wave, not the result, and
-        results larger than RAM (or than ``hard_limit``) can be written.  Other queries run as
-        :meth:`adql` does (their result is bounded by ``hard_limit``) and are then written.
-        The file appears only when complete (written beside ``path``, then renamed).
+        Nothing here holds the result in memory, so results larger than RAM (or than
+        ``hard_limit``) can be written:
+
+        * plain scans (no ORDER BY, DISTINCT, aggregate, TOP/OFFSET) stream: each wave of
+          partitions is appended as it finishes;
+        * other partitioned queries (ORDER BY, DISTINCT, GROUP BY...) spill each partition's
+          result to a Parquet file beside ``path``, then DuckDB runs the merge query over those
+          files under a memory limit (its sort and aggregation spill to disk) straight into the
+          output, which is then given the result's names and column metadata batch by batch;
+        * global plans and set operations run as :meth:`adql` does (bounded by ``hard_limit``).
+
+        The file appears only when complete (written beside ``path``, then renamed); spill files
+        are removed whatever happens.
         """
         import pyarrow.parquet as pq
 
@@ -222,16 +230,86 @@ class Engine:
         d = plan.decomposition
         tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
         try:
-            if not (plan.kind == "partitioned" and not plan.inputs and d is not None and d.streaming):
+            if plan.kind == "partitioned" and not plan.inputs and d is not None and d.streaming:
+                rows, overflow = self._stream(plan, tmp, maxrec)
+            elif plan.kind == "partitioned" and d is not None:
+                rows, overflow = self._spill(plan, tmp, maxrec)
+            else:
                 res = self.adql(query, maxrec=maxrec)
                 pq.write_table(res.table, tmp)
-                os.replace(tmp, target)
-                return res.table.num_rows, res.overflow
-            rows, overflow = self._stream(plan, tmp, maxrec)
+                rows, overflow = res.table.num_rows, res.overflow
             os.replace(tmp, target)
             return rows, overflow
         finally:
             tmp.unlink(missing_ok=True)
+
+    #: DuckDB's memory limit for the out-of-core merge of :meth:`adql_to_parquet`
+    spill_memory_limit = "1GB"
+
+    def _spill(self, plan: Plan, tmp: Path, maxrec: int | None) -> tuple[int, bool]:
+        import shutil
+
+        import duckdb
+        import pyarrow.parquet as pq
+
+        d = plan.decomposition
+        assert d is not None
+        spill = tmp.with_name(tmp.name + ".spill")
+        spill.mkdir()
+        try:
+            env: dict[str, pa.Table] = {}
+            for name, sub in plan.inputs:  # materialised inputs are bounded by hard_limit
+                env[name] = self._execute(sub, self.hard_limit + 1, env)
+            tables = env | _broadcast_tables(plan)
+            k = None if d.kind != "scan" or d.limit is None else d.offset + d.limit
+            sql = d.partition_sql(k)
+            files: list[str] = []
+            ncols = 0
+            for start in range(0, len(plan.parts), _workers()):
+                chunk = plan.parts[start : start + _workers()]
+                for r in _compute([(v, sql, k) for v in chunk], tables):
+                    r = _positional(r, d)
+                    ncols = r.num_columns
+                    f = spill / f"part-{len(files):06d}.parquet"
+                    pq.write_table(r, f)
+                    files.append(str(f))
+                self._read += len(chunk)
+            final = d.final_sql(ncols)
+            if maxrec is not None:
+                final = f"SELECT * FROM ({final}) LIMIT {int(maxrec) + 1}"
+            merged = spill / "merged.parquet"
+            con = duckdb.connect()
+            try:
+                con.execute(f"SET memory_limit = '{self.spill_memory_limit}'")
+                con.execute(f"SET temp_directory = {_sql_string(str(spill / 'duckdb'))}")
+                con.execute("SET preserve_insertion_order = true")
+                listed = ", ".join(_sql_string(f) for f in files)
+                con.execute(f"CREATE VIEW _merged AS SELECT * FROM read_parquet([{listed}])")
+                con.execute(f"COPY ({final}) TO {_sql_string(str(merged))} (FORMAT parquet)")
+            finally:
+                con.close()
+            rows = 0
+            limit = None if maxrec is None else maxrec
+            writer: pq.ParquetWriter | None = None
+            try:
+                for batch in pq.ParquetFile(merged).iter_batches(65536):
+                    t = self._annotate(_cast(pa.Table.from_batches([batch]), plan.schema))
+                    if limit is not None:
+                        t = t.slice(0, max(0, limit - rows))
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, t.schema)
+                    writer.write_table(t)
+                    rows += t.num_rows
+                if writer is None:
+                    empty = pq.read_schema(merged).empty_table()
+                    writer = pq.ParquetWriter(tmp, self._annotate(_cast(empty, plan.schema)).schema)
+            finally:
+                if writer is not None:
+                    writer.close()
+            total = pq.ParquetFile(merged).metadata.num_rows
+            return rows, maxrec is not None and total > maxrec
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
 
     def _stream(self, plan: Plan, tmp: Path, maxrec: int | None) -> tuple[int, bool]:
         import pyarrow.parquet as pq
@@ -342,6 +420,10 @@ class Engine:
                 f = f.with_metadata(md)
             fields.append(f)
         return table.cast(pa.schema(fields))
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
 
 
 def _broadcast_tables(plan: Plan) -> dict[str, pa.Table]:

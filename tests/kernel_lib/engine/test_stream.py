@@ -73,3 +73,43 @@ def test_a_failing_query_leaves_no_file(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(AdqlSyntaxError):
         engine.adql_to_parquet("SELECT FROM WHERE", out)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "ordered"),
+    [
+        (SCAN + " ORDER BY psfFlux DESC, objectId, visit", True),
+        ("SELECT objectId, COUNT(*) AS n, AVG(psfFlux) AS f FROM dp1.ForcedSource GROUP BY objectId", False),
+        ("SELECT DISTINCT objectId, band FROM dp1.ForcedSource", False),
+        (
+            "SELECT TOP 900 objectId, visit, psfFlux FROM dp1.ForcedSource WHERE psfFlux > 0 "
+            "ORDER BY psfFlux, objectId, visit",
+            True,
+        ),
+    ],
+    ids=["order-by", "group-by", "distinct", "top-order"],
+)
+def test_ordered_aggregate_and_distinct_results_above_the_limit_spill(
+    engine: Engine, tiny_release: Path, tmp_path: Path, query: str, ordered: bool
+) -> None:
+    """More rows than the in-memory limit: partition results spill to Parquet and DuckDB merges
+    them out of core into the file; same rows (and order) as the reference."""
+    from engine_compare import same_rows
+
+    from kernel_lib.engine import reference_adql
+
+    small = Engine(Release.open(tiny_release), hard_limit=500)
+    with pytest.raises(ResultTooLargeError):
+        small.adql(query)
+    out = tmp_path / "out.parquet"
+    rows, overflow = small.adql_to_parquet(query, out)
+    got, ref = pq.read_table(out), reference_adql(query, tiny_release)
+    assert (rows, overflow) == (ref.num_rows, False) and rows > 500
+    assert got.schema.names == ref.schema.names
+    assert same_rows(got, ref, ordered=ordered) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]  # no spill left behind
+    rows, overflow = small.adql_to_parquet(query, tmp_path / "m.parquet", maxrec=321)
+    assert (rows, overflow) == (321, True)
+    head = pq.read_table(tmp_path / "m.parquet")
+    if ordered:
+        assert same_rows(head, ref.slice(0, 321), ordered=True) is None
