@@ -42,9 +42,9 @@ __all__ = ["Catalog", "open_catalog"]
 RELEASE_ENV = "LSSTBOX_RELEASE"
 
 
-def _load_partition(files: list[str], plan: ReadPlan, schema: pa.Schema) -> pd.DataFrame:
-    """One partition's rows as pandas (module level so that it pickles to dask workers)."""
-    return arrow_to_pandas(read_leaf(files, plan, schema))
+def _load_partition(files: list[str], plan: ReadPlan, schema: pa.Schema) -> pa.Table:
+    """One partition's rows (module level so that it pickles to dask workers)."""
+    return read_leaf(files, plan, schema)
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class Catalog:
         """The per-partition tasks of this catalog as a :class:`LazyFrame`."""
         fn = functools.partial(_load_partition, plan=self.read_plan(), schema=self.layout.schema)
         parts = [self.layout.leaf_files(int(i)) for i in self.partition_indices()]
-        return LazyFrame(fn, parts, self.meta(), name=f"catalog-{self.name}")
+        return LazyFrame(fn, parts, self.meta(), name=f"catalog-{self.name}", arrow=True)
 
     # -- results ---------------------------------------------------------------------------------
     def compute(self, progress: Progress = False) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from scipy.spatial import cKDTree
 
 from . import healpix as hp
 from .execute import LazyFrame
-from .io import SPATIAL_INDEX, ReadPlan, arrow_to_pandas, read_leaf
+from .io import SPATIAL_INDEX, ReadPlan, read_leaf
 from .search import RangesPrune
 
 if TYPE_CHECKING:
@@ -187,6 +187,10 @@ class _Setup:
     right_hp29: bool = False
 
 
+#: a partition without matches (``LazyFrame`` skips empty tables; the meta gives the columns)
+_EMPTY = pa.table({})
+
+
 def _read(files: list[str], plan: ReadPlan, schema: pa.Schema) -> pa.Table:
     if not files:
         return schema.empty_table().select(list(plan.columns))
@@ -213,11 +217,11 @@ def _match(left: pa.Table, right: pa.Table, s: _Setup) -> tuple[np.ndarray, np.n
     )
 
 
-def _match_part(part: _Part, setup: _Setup, meta: pd.DataFrame) -> pd.DataFrame:
+def _match_part(part: _Part, setup: _Setup) -> pa.Table:
     s = setup
     left = _read(part.left_files, s.left_plan, s.left_schema)
     if left.num_rows == 0:
-        return meta.copy()
+        return _EMPTY
     h = _np(left, SPATIAL_INDEX, np.int64)
     done = np.zeros(len(h), dtype=bool)
     lidx: list[np.ndarray] = []
@@ -252,15 +256,14 @@ def _match_part(part: _Part, setup: _Setup, meta: pd.DataFrame) -> pd.DataFrame:
         run(np.flatnonzero(~done), _read(files, plan, s.right_schema))
     li = np.concatenate(lidx)
     if len(li) == 0:
-        return meta.copy()
+        return _EMPTY
     sep = np.concatenate(seps)
     order = np.lexsort((sep, li))
     ltab = left.select(s.left_out).take(pa.array(li[order]))
     right = pa.concat_tables(rights, promote_options="permissive") if len(rights) > 1 else rights[0]
     rtab = right.select(s.right_out).take(pa.array(order))
     names = [c + s.suffixes[0] for c in s.left_out] + [c + s.suffixes[1] for c in s.right_out]
-    out = pa.Table.from_arrays([*ltab.columns, *rtab.columns, pa.array(sep[order])], [*names, DIST_COLUMN])
-    return arrow_to_pandas(out)
+    return pa.Table.from_arrays([*ltab.columns, *rtab.columns, pa.array(sep[order])], [*names, DIST_COLUMN])
 
 
 def crossmatch(
@@ -351,5 +354,5 @@ def crossmatch(
     meta = pd.concat(
         [left.meta().add_suffix(suffixes[0]), right.meta().add_suffix(suffixes[1])], axis=1
     ).assign(**{DIST_COLUMN: pd.Series([], dtype=float)})
-    fn = functools.partial(_match_part, setup=setup, meta=meta)
-    return LazyFrame(fn, parts, meta, name=f"crossmatch-{left.name}-{right.name}")
+    fn = functools.partial(_match_part, setup=setup)
+    return LazyFrame(fn, parts, meta, name=f"crossmatch-{left.name}-{right.name}", arrow=True)

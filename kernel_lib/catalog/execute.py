@@ -11,6 +11,7 @@ dask's own ``ProgressBar`` (``progress="dask"``, local scheduler).
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -85,10 +86,13 @@ class LazyFrame:
         A label for dask keys and progress bars.
     """
 
-    func: Callable[[Any], pd.DataFrame]
+    func: Callable[[Any], Any]
     parts: list[Any]
     meta: pd.DataFrame
     name: str = "lsstbox-catalog"
+    #: ``func`` returns ``pyarrow.Table`` s: ``compute`` concatenates them (no copy) and converts
+    #: to pandas once, with pyarrow's threads, instead of converting each and copying again
+    arrow: bool = False
 
     @property
     def npartitions(self) -> int:
@@ -102,8 +106,17 @@ class LazyFrame:
             for i, p in enumerate(self.parts)
         ]
 
+    def frame(self, part: Any) -> pd.DataFrame:
+        """One partition's rows as pandas."""
+        out = self.func(part)
+        return _to_pandas(out, self.meta) if self.arrow else out
+
     def compute_partitions(self, progress: Progress = False) -> list[pd.DataFrame]:
         """Run every partition's task and return their frames, in partition order."""
+        out = self._compute_raw(progress)
+        return [_to_pandas(t, self.meta) for t in out] if self.arrow else out
+
+    def _compute_raw(self, progress: Progress = False) -> list[Any]:
         import dask
 
         if not self.parts:
@@ -130,6 +143,13 @@ class LazyFrame:
 
     def compute(self, progress: Progress = False) -> pd.DataFrame:
         """Run all partitions and concatenate them into one frame."""
+        if self.arrow:
+            import pyarrow as pa
+
+            tables = [t for t in self._compute_raw(progress) if t.num_rows]
+            if not tables:
+                return self.meta.copy()
+            return _to_pandas(pa.concat_tables(tables, promote_options="permissive"), self.meta)
         return concat_frames(self.compute_partitions(progress), self.meta)
 
     def head(self, n: int = 5) -> pd.DataFrame:
@@ -139,7 +159,7 @@ class LazyFrame:
         for p in self.parts:
             if total >= n:
                 break
-            frame = self.func(p)
+            frame = self.frame(p)
             got.append(frame)
             total += len(frame)
         return concat_frames(got, self.meta).iloc[:n]
@@ -150,4 +170,15 @@ class LazyFrame:
 
         if not self.parts:
             return dd.from_pandas(self.meta, npartitions=1)
-        return dd.from_map(self.func, self.parts, meta=self.meta, label=self.name, enforce_metadata=False)
+        func = functools.partial(_as_pandas, self.func, self.meta) if self.arrow else self.func
+        return dd.from_map(func, self.parts, meta=self.meta, label=self.name, enforce_metadata=False)
+
+
+def _to_pandas(table: Any, meta: pd.DataFrame) -> pd.DataFrame:
+    if table.num_rows == 0:
+        return meta.copy()
+    return table.replace_schema_metadata(None).to_pandas()
+
+
+def _as_pandas(func: Callable[[Any], Any], meta: pd.DataFrame, part: Any) -> pd.DataFrame:
+    return _to_pandas(func(part), meta)

@@ -198,10 +198,12 @@ def in_ranges(values: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     if len(ranges) == 0:
         return np.zeros(len(values), dtype=bool)
     if len(values) > 1 and not bool((values[1:] < values[:-1]).any()):
-        lo = np.searchsorted(values, ranges[:, 0], side="left")
-        hi = np.searchsorted(values, ranges[:, 1], side="left")
-        edges = np.bincount(lo, minlength=len(values) + 1) - np.bincount(hi, minlength=len(values) + 1)
-        return np.cumsum(edges[:-1]) > 0
+        # disjoint sorted ranges -> monotone bounds lo0 <= hi0 <= lo1 ...: runs of out/in rows
+        bounds = np.searchsorted(values, ranges.ravel(), side="left")
+        lengths = np.diff(bounds, prepend=0, append=len(values))
+        runs = np.zeros(len(lengths), dtype=bool)
+        runs[1::2] = True
+        return np.repeat(runs, lengths)
     idx = np.searchsorted(ranges[:, 0], values, side="right") - 1
     ok = idx >= 0
     out = np.zeros(len(values), dtype=bool)

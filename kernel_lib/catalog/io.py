@@ -289,7 +289,8 @@ def read_leaf(files: list[str], plan: ReadPlan, schema: pa.Schema) -> pa.Table:
         mask = np.ones(len(ra), dtype=bool)
         for s in plan.searches:
             mask &= s.select(ra, dec, h)
-        table = table.filter(pa.array(mask))
+        if not mask.all():
+            table = table.filter(pa.array(mask))
     return table.select(list(plan.columns))
 
 
