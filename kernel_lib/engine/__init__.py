@@ -16,8 +16,17 @@ Layout:
 
 from __future__ import annotations
 
-from .engine import RELEASE_ENV, Engine, QueryResult, ResultTooLargeError, adql
+from .engine import RELEASE_ENV, Engine, QueryCancelledError, QueryResult, ResultTooLargeError, adql
 from .planner import Plan
 from .source import reference_adql
 
-__all__ = ["RELEASE_ENV", "Engine", "Plan", "QueryResult", "ResultTooLargeError", "adql", "reference_adql"]
+__all__ = [
+    "RELEASE_ENV",
+    "Engine",
+    "Plan",
+    "QueryCancelledError",
+    "QueryResult",
+    "ResultTooLargeError",
+    "adql",
+    "reference_adql",
+]

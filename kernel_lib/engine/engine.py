@@ -12,6 +12,8 @@ query without ORDER BY stops reading partitions once it has ``maxrec + 1`` rows,
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +27,7 @@ from kernel_lib.release.manifest import Release, ReleaseError
 from .planner import Plan, Planner
 from .source import ViewSpec, connect, fetch, release_tables
 
-__all__ = ["RELEASE_ENV", "Engine", "QueryResult", "ResultTooLargeError", "adql"]
+__all__ = ["RELEASE_ENV", "Engine", "QueryCancelledError", "QueryResult", "ResultTooLargeError", "adql"]
 
 RELEASE_ENV = "LSSTBOX_RELEASE"
 Format = Literal["arrow", "pandas", "astropy"]
@@ -33,6 +35,32 @@ Format = Literal["arrow", "pandas", "astropy"]
 
 class ResultTooLargeError(AdqlError):
     """A result or intermediate result exceeds the engine's hard row limit."""
+
+
+class QueryCancelledError(AdqlError):
+    """The query was cancelled (its ``cancel`` event was set) between waves of partitions."""
+
+
+#: extra tables given to a query: qualified ADQL name (``"TAP_UPLOAD.mine"``) -> rows
+Tables = Mapping[str, pa.Table]
+Progress = Callable[[dict[str, int]], None]
+#: tables registered by name in every DuckDB connection of a query
+Env = dict[str, pa.Table]
+
+
+def _datatype(t: pa.DataType) -> str:
+    """The ADQL/VOTable datatype name the resolver knows for an Arrow type."""
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_integer(t):
+        return "long"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "double"
+    return "char"
+
+
+def _internal(name: str) -> str:
+    return "_x_" + "".join(ch if ch.isalnum() else "_" for ch in name.lower())
 
 
 @dataclass
@@ -159,6 +187,8 @@ class Engine:
         self.hard_limit = int(hard_limit)
         self.broadcast_rows = int(broadcast_rows)
         self.join_product_limit = float(join_product_limit)
+        #: per-thread state of the running query (one engine serves concurrent TAP jobs)
+        self._local = threading.local()
         self.schema: dict[str, dict[str, str]] = {}
         for info in self.infos.values():
             cols = {str(c["name"]): str(c.get("datatype", "double")) for c in info.entry.get("columns", [])}
@@ -166,18 +196,51 @@ class Engine:
             self.schema[f"dp1.{info.name}"] = cols
 
     # -- planning ---------------------------------------------------------------------------------
-    def plan(self, query: str) -> Plan:
-        """Parse, validate, resolve and plan ``query``."""
-        tree = resolve(validate(query), self.schema)
-        return Planner(self.infos, self.broadcast_rows, self.join_product_limit).plan(tree)
+    def plan(self, query: str, tables: Tables | None = None) -> Plan:
+        """Parse, validate, resolve and plan ``query``; ``tables`` are extra tables it may use
+        by their qualified names (``TAP_SCHEMA.columns``, ``TAP_UPLOAD.mine``): they are sent
+        to every partition like the small release tables."""
+        from sqlglot import exp
 
-    def explain(self, query: str) -> str:
+        extra = {name.lower(): (name, t) for name, t in (tables or {}).items()}
+        schema = dict(self.schema)
+        for name, t in extra.values():
+            schema[name] = {f.name: _datatype(f.type) for f in t.schema}
+        tree = resolve(validate(query), schema)
+        planner = Planner(self.infos, self.broadcast_rows, self.join_product_limit)
+        if extra:
+            for node in list(tree.find_all(exp.Table)):
+                full = ".".join(p for p in (node.db, node.name) if p).lower()
+                if full not in extra:
+                    continue
+                internal = _internal(full)
+                planner.materialised[internal] = extra[full][1].schema
+                new = exp.to_table(internal)
+                new.set("alias", exp.TableAlias(this=exp.to_identifier(node.alias or node.name)))
+                node.replace(new)
+        return planner.plan(tree)
+
+    def explain(self, query: str, tables: Tables | None = None) -> str:
         """The plan of ``query`` as text: partitions kept, per-partition SQL, merge steps."""
-        return self.plan(query).explain()
+        return self.plan(query, tables).explain()
+
+    @staticmethod
+    def _env(tables: Tables | None) -> dict[str, pa.Table]:
+        return {_internal(name): t for name, t in (tables or {}).items()}
 
     # -- running ----------------------------------------------------------------------------------
-    def adql(self, query: str, *, maxrec: int | None = None, fmt: Format = "arrow") -> QueryResult:
+    def adql(
+        self,
+        query: str,
+        *,
+        maxrec: int | None = None,
+        fmt: Format = "arrow",
+        tables: Tables | None = None,
+        cancel: threading.Event | None = None,
+    ) -> QueryResult:
         """Run ``query``; at most ``maxrec`` rows are returned (``overflow`` says if there were more).
+        ``tables``: extra tables by qualified name (see :meth:`plan`); ``cancel``: set it from
+        another thread to stop the query between waves (:class:`QueryCancelledError`).
 
         Raises
         ------
@@ -189,10 +252,10 @@ class Engine:
             raise ValueError(f"fmt must be 'arrow', 'pandas' or 'astropy', not {fmt!r}")
         if maxrec is not None and maxrec < 0:
             raise ValueError("maxrec must be >= 0")
-        plan = self.plan(query)
-        self._read = 0
+        plan = self.plan(query, tables)
+        self._local.read, self._local.cancel, self._local.progress = 0, cancel, None
         cap = (maxrec + 1) if maxrec is not None else self.hard_limit + 1
-        table = self._execute(plan, cap, {})
+        table = self._execute(plan, cap, self._env(tables))
         overflow = False
         if maxrec is not None and table.num_rows > maxrec:
             table, overflow = table.slice(0, maxrec), True
@@ -200,12 +263,21 @@ class Engine:
             raise ResultTooLargeError(
                 f"the result has more than {self.hard_limit} rows; add TOP, a WHERE clause or pass maxrec"
             )
-        return QueryResult(self._annotate(table), overflow, plan, fmt, self._read)
+        return QueryResult(self._annotate(table), overflow, plan, fmt, self._local.read)
 
     def adql_to_parquet(
-        self, query: str, path: str | os.PathLike[str], *, maxrec: int | None = None
+        self,
+        query: str,
+        path: str | os.PathLike[str],
+        *,
+        maxrec: int | None = None,
+        tables: Tables | None = None,
+        cancel: threading.Event | None = None,
+        progress: Progress | None = None,
     ) -> tuple[int, bool]:
         """Run ``query`` and write its rows to the Parquet file ``path``; return (rows, overflow).
+        ``tables`` and ``cancel`` as for :meth:`adql`; ``progress`` is called after each wave
+        with ``{"partitions_done", "partitions", "rows"}``.
 
         Nothing here holds the result in memory, so results larger than RAM (or than
         ``hard_limit``) can be written:
@@ -226,16 +298,18 @@ class Engine:
         if maxrec is not None and maxrec < 0:
             raise ValueError("maxrec must be >= 0")
         target = Path(path)
-        plan = self.plan(query)
+        plan = self.plan(query, tables)
+        env = self._env(tables)
+        self._local.read, self._local.cancel, self._local.progress = 0, cancel, progress
         d = plan.decomposition
         tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
         try:
             if plan.kind == "partitioned" and not plan.inputs and d is not None and d.streaming:
-                rows, overflow = self._stream(plan, tmp, maxrec)
+                rows, overflow = self._stream(plan, tmp, maxrec, env)
             elif plan.kind == "partitioned" and d is not None:
-                rows, overflow = self._spill(plan, tmp, maxrec)
+                rows, overflow = self._spill(plan, tmp, maxrec, env)
             else:
-                res = self.adql(query, maxrec=maxrec)
+                res = self.adql(query, maxrec=maxrec, tables=tables, cancel=cancel)
                 pq.write_table(res.table, tmp)
                 rows, overflow = res.table.num_rows, res.overflow
             os.replace(tmp, target)
@@ -246,7 +320,19 @@ class Engine:
     #: DuckDB's memory limit for the out-of-core merge of :meth:`adql_to_parquet`
     spill_memory_limit = "1GB"
 
-    def _spill(self, plan: Plan, tmp: Path, maxrec: int | None) -> tuple[int, bool]:
+    def _wave_done(self, done: int, total: int, rows: int) -> None:
+        """Between waves: report progress, honour cancellation."""
+        progress = getattr(self._local, "progress", None)
+        if progress is not None:
+            progress({"partitions_done": done, "partitions": total, "rows": rows})
+        self._check_cancel(done, total)
+
+    def _check_cancel(self, done: int, total: int) -> None:
+        cancel = getattr(self._local, "cancel", None)
+        if cancel is not None and cancel.is_set() and done < total:
+            raise QueryCancelledError(f"the query was cancelled after {done} of {total} partitions")
+
+    def _spill(self, plan: Plan, tmp: Path, maxrec: int | None, env: Env) -> tuple[int, bool]:
         import shutil
 
         import duckdb
@@ -257,7 +343,7 @@ class Engine:
         spill = tmp.with_name(tmp.name + ".spill")
         spill.mkdir()
         try:
-            env: dict[str, pa.Table] = {}
+            env = dict(env)
             for name, sub in plan.inputs:  # materialised inputs are bounded by hard_limit
                 env[name] = self._execute(sub, self.hard_limit + 1, env)
             tables = env | _broadcast_tables(plan)
@@ -266,6 +352,7 @@ class Engine:
             files: list[str] = []
             ncols = 0
             for start in range(0, len(plan.parts), _workers()):
+                self._check_cancel(start, len(plan.parts))
                 chunk = plan.parts[start : start + _workers()]
                 for r in _compute([(v, sql, k) for v in chunk], tables):
                     r = _positional(r, d)
@@ -273,7 +360,8 @@ class Engine:
                     f = spill / f"part-{len(files):06d}.parquet"
                     pq.write_table(r, f)
                     files.append(str(f))
-                self._read += len(chunk)
+                self._local.read += len(chunk)
+                self._wave_done(start + len(chunk), len(plan.parts), 0)
             final = d.final_sql(ncols)
             if maxrec is not None:
                 final = f"SELECT * FROM ({final}) LIMIT {int(maxrec) + 1}"
@@ -311,12 +399,14 @@ class Engine:
         finally:
             shutil.rmtree(spill, ignore_errors=True)
 
-    def _stream(self, plan: Plan, tmp: Path, maxrec: int | None) -> tuple[int, bool]:
+    def _stream(
+        self, plan: Plan, tmp: Path, maxrec: int | None, env: dict[str, pa.Table]
+    ) -> tuple[int, bool]:
         import pyarrow.parquet as pq
 
         d = plan.decomposition
         assert d is not None
-        tables = _broadcast_tables(plan)
+        tables = dict(env) | _broadcast_tables(plan)
         # rows still wanted: OFFSET/TOP of the query itself, then maxrec (+1 to detect overflow)
         skip = d.offset
         wanted = [x for x in (d.limit, None if maxrec is None else maxrec + 1) if x is not None]
@@ -327,6 +417,7 @@ class Engine:
         rows = 0
         try:
             for start in range(0, len(plan.parts), _workers()):
+                self._check_cancel(start, len(plan.parts))
                 chunk = plan.parts[start : start + _workers()]
                 for r in _compute([(v, sql, per_task) for v in chunk], tables):
                     r = self._annotate(_cast(_positional(r, d), plan.schema))
@@ -339,8 +430,10 @@ class Engine:
                         writer = pq.ParquetWriter(tmp, r.schema)
                     writer.write_table(r)
                     rows += r.num_rows
+                self._local.read += len(chunk)
                 if left is not None and rows >= left:
                     break
+                self._wave_done(start + len(chunk), len(plan.parts), rows)
             if writer is None:  # nothing at all: an empty file with the result's columns
                 first = _run_sql(sql, tables, 0, plan.parts[0])
                 writer = pq.ParquetWriter(
@@ -365,7 +458,7 @@ class Engine:
             env[name] = t
         if plan.kind == "partitioned":
             return self._partitioned(plan, cap, env)
-        self._read += sum(len(v.files) for v in plan.views)
+        self._local.read += sum(len(v.files) for v in plan.views)
         out = _run_sql(plan.sql, env, cap, plan.views)
         return _cast(out, plan.schema)
 
@@ -381,13 +474,15 @@ class Engine:
         gathered: list[pa.Table] = []
         total = 0
         for start in range(0, len(plan.parts), wave):
+            self._check_cancel(start, len(plan.parts))
             chunk = plan.parts[start : start + wave]
             results = [_positional(r, d) for r in _compute([(v, sql, per_task) for v in chunk], tables)]
-            self._read += len(chunk)
+            self._local.read += len(chunk)
             gathered += results
             total += sum(r.num_rows for r in results)
             if d.streaming and k is not None and total >= k:
                 break
+            self._wave_done(start + len(chunk), len(plan.parts), total)
             if d.kind == "scan" and d.needs_final() and k is not None and total > 2 * k and gathered:
                 merged = _concat(gathered)
                 gathered = [

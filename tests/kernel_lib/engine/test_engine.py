@@ -194,3 +194,44 @@ def test_distributed_client_is_used(engine: Engine) -> None:
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
         got = engine.adql(q).table
     assert got.equals(engine.adql(q).table)
+
+
+def test_extra_tables_by_qualified_name_join_release_tables(engine: Engine) -> None:
+    """TAP_UPLOAD / TAP_SCHEMA style tables: resolved, joined inside partitions, errors as usual."""
+    objs = engine.adql("SELECT TOP 20 objectId, coord_ra, coord_dec FROM dp1.Object ORDER BY objectId").table
+    mine = pa.table(
+        {"my_id": pa.array(range(20)), "ra": objs.column("coord_ra"), "dec": objs.column("coord_dec")}
+    )
+    q = (
+        "SELECT u.my_id, o.objectId FROM TAP_UPLOAD.mine AS u JOIN dp1.Object AS o "
+        "ON DISTANCE(POINT(u.ra, u.dec), POINT(o.coord_ra, o.coord_dec)) < 0.0001"
+    )
+    got = engine.adql(q, tables={"TAP_UPLOAD.mine": mine}).table
+    assert sorted(got.column("objectId").to_pylist()) == sorted(objs.column("objectId").to_pylist())
+    n = engine.adql(
+        "SELECT COUNT(*) AS n FROM TAP_UPLOAD.mine WHERE ra > 0", tables={"TAP_UPLOAD.mine": mine}
+    )
+    assert n.table.column(0).to_pylist() == [20]
+    with pytest.raises(UnknownColumnError, match="my_id"):
+        engine.adql("SELECT my_idd FROM TAP_UPLOAD.mine", tables={"TAP_UPLOAD.mine": mine})
+    with pytest.raises(UnknownTableError):
+        engine.adql("SELECT * FROM TAP_UPLOAD.mine")  # not given to this query
+
+
+def test_cancel_between_waves_and_progress(tiny_release: Path, tmp_path: Path) -> None:
+    import threading
+
+    from kernel_lib.engine import QueryCancelledError
+
+    eng = Engine(tiny_release)
+    seen: list[dict[str, int]] = []
+    q = "SELECT objectId, psfFlux FROM dp1.ForcedSource WHERE psfFlux > 0"
+    rows, _ = eng.adql_to_parquet(q, tmp_path / "a.parquet", progress=seen.append)
+    assert seen and seen[-1]["partitions_done"] == seen[-1]["partitions"] and seen[-1]["rows"] == rows
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(QueryCancelledError, match="cancelled"):
+        eng.adql_to_parquet(q, tmp_path / "b.parquet", cancel=cancel)
+    assert not (tmp_path / "b.parquet").exists()
+    with pytest.raises(QueryCancelledError):
+        eng.adql("SELECT objectId, COUNT(*) FROM dp1.ForcedSource GROUP BY objectId", cancel=cancel)
