@@ -25,8 +25,11 @@ __all__ = [
     "__version__",
     "adql",
     "build_release",
+    "get_query_history",
+    "get_tap_service",
     "open_catalog",
     "open_release",
+    "retrieve_query",
 ]
 
 
@@ -39,6 +42,9 @@ _LAZY = {
     "adql": "kernel_lib.engine",
     "Engine": "kernel_lib.engine",
     "Catalog": "kernel_lib.catalog",
+    "get_tap_service": "kernel_lib.rsp",
+    "retrieve_query": "kernel_lib.rsp",
+    "get_query_history": "kernel_lib.rsp",
 }
 
 

@@ -76,6 +76,17 @@ class LsstBoxApp(ExtensionApp):
         "demo", help="Profile of the release built on first use (tests use 'tiny')."
     ).tag(config=True)
 
+    jobs_dir = Unicode(
+        "",
+        help="Folder of the TAP service's job store and results (default: $LSSTBOX_HOME/tap-jobs).",
+    ).tag(config=True)
+
+    tap_owner = Unicode(
+        "server",
+        help="Who owns TAP jobs: 'server' (the server's user: $JUPYTERHUB_USER or the account) or "
+        "'identity' (the authenticated identity, for identity providers with stable user names).",
+    ).tag(config=True)
+
     @default("release")
     def _default_release(self) -> str:
         return os.environ.get("LSSTBOX_RELEASE", "")
@@ -96,6 +107,23 @@ class LsstBoxApp(ExtensionApp):
             except ReleaseError as e:
                 self.log.error("lsstbox: %s", e)
         self.settings["lsstbox_release"] = state
+        from .tap.service import TapService
+
+        jobs = (
+            Path(self.jobs_dir).expanduser()
+            if self.jobs_dir
+            else default_release_dir().parent.parent / "tap-jobs"
+        )
+        self.settings["lsstbox_tap"] = self.tap = TapService(state.get, jobs)
+        self.settings["lsstbox_tap_owner"] = self.tap_owner
+
+    async def stop_extension(self) -> None:
+        tap = getattr(self, "tap", None)
+        if tap is not None:
+            tap.runner.shutdown()
 
     def initialize_handlers(self) -> None:
+        from .tap.handlers import tap_handlers
+
         self.handlers.extend(handlers())
+        self.handlers.extend(tap_handlers())

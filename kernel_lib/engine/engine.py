@@ -254,6 +254,7 @@ class Engine:
             raise ValueError("maxrec must be >= 0")
         plan = self.plan(query, tables)
         self._local.read, self._local.cancel, self._local.progress = 0, cancel, None
+        self._set_extra_meta(tables)
         cap = (maxrec + 1) if maxrec is not None else self.hard_limit + 1
         table = self._execute(plan, cap, self._env(tables))
         overflow = False
@@ -301,6 +302,7 @@ class Engine:
         plan = self.plan(query, tables)
         env = self._env(tables)
         self._local.read, self._local.cancel, self._local.progress = 0, cancel, progress
+        self._set_extra_meta(tables)
         d = plan.decomposition
         tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
         try:
@@ -502,19 +504,26 @@ class Engine:
         return _cast(out, plan.schema)
 
     def _annotate(self, table: pa.Table) -> pa.Table:
-        """Attach unit/UCD/description of same-named release columns to the result's fields."""
-        meta: dict[str, dict[str, Any]] = {}
+        """Attach unit/UCD/description of same-named release columns to the result's fields
+        (for the query's extra tables: their own Arrow field metadata, which comes first)."""
+        meta: dict[str, dict[bytes, bytes]] = dict(getattr(self._local, "extra_meta", None) or {})
         for info in self.infos.values():
             for c in info.entry.get("columns", []):
-                meta.setdefault(str(c["name"]), c)
+                md = {k.encode(): str(c[k]).encode() for k in ("unit", "ucd", "description") if c.get(k)}
+                meta.setdefault(str(c["name"]), md)
         fields = []
         for f in table.schema:
-            c = meta.get(f.name)
-            if c is not None:
-                md = {k: str(c.get(k) or "") for k in ("unit", "ucd", "description") if c.get(k)}
-                f = f.with_metadata(md)
-            fields.append(f)
+            found = meta.get(f.name)
+            fields.append(f.with_metadata(found) if found else f)
         return table.cast(pa.schema(fields))
+
+    def _set_extra_meta(self, tables: Tables | None) -> None:
+        extra: dict[str, dict[bytes, bytes]] = {}
+        for t in (tables or {}).values():
+            for f in t.schema:
+                if f.metadata:
+                    extra.setdefault(f.name, dict(f.metadata))
+        self._local.extra_meta = extra
 
 
 def _sql_string(s: str) -> str:

@@ -77,7 +77,7 @@ OBSCORE_COLUMNS: dict[str, dict[str, Any]] = {
     "dataproduct_type": _col(
         "char",
         "",
-        "meta.id",
+        "meta.code.class",  # ObsCore 1.1 erratum 1 (was meta.id)
         _O + "ObsDataset.dataProductType",
         "Data product (file content) primary type",
         principal=True,
@@ -86,7 +86,7 @@ OBSCORE_COLUMNS: dict[str, dict[str, Any]] = {
     "dataproduct_subtype": _col(
         "char",
         "",
-        "meta.id",
+        "meta.code.class",
         _O + "ObsDataset.dataProductSubtype",
         "Data product specific type (Rubin dataset type)",
         principal=True,

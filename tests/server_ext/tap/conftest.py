@@ -1,0 +1,75 @@
+"""A real Jupyter server in a subprocess serving the tiny release's TAP service.
+
+pyvo, STILTS and requests block, so the server cannot share the test's event loop: it runs in
+its own process (``jupyter server`` with the box's extension), with its own job store.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from jupyter_subprocess import JupyterProcess, jupyter_process
+
+
+@pytest.fixture(scope="module")
+def tap_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("tap")
+    (home / "root").mkdir()
+    return home
+
+
+def start_server(  # type: ignore[no-untyped-def]
+    tiny_release: Path, home: Path, token: str, port: int | None = None, extra: list[str] | None = None
+):
+    env = {
+        "LSSTBOX_RELEASE": str(tiny_release),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+    }
+    args = [f"--ServerApp.root_dir={home / 'root'}", f"--LsstBoxApp.jobs_dir={home / 'jobs'}", *(extra or [])]
+    return jupyter_process("jupyter_server", args, env, home / "root", home / "server.log", token, port)
+
+
+@pytest.fixture(scope="module")
+def tap_server(tiny_release: Path, tap_home: Path) -> Iterator[JupyterProcess]:
+    with start_server(tiny_release, tap_home, secrets.token_hex(16)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tap_url(tap_server: JupyterProcess) -> str:
+    return f"{tap_server.url}lsstbox/tap"
+
+
+@pytest.fixture(scope="module")
+def open_tap_url(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second server with authentication disabled (empty token), for Java clients (STILTS
+    tapquery/taplint) that cannot send Jupyter's token; loopback only."""
+    home = tmp_path_factory.mktemp("tap-open")
+    (home / "root").mkdir()
+    with start_server(tiny_release, home, "", extra=["--ServerApp.disable_check_xsrf=True"]) as server:
+        yield f"{server.url}lsstbox/tap"
+
+
+@pytest.fixture(scope="module")
+def session(tap_server: JupyterProcess) -> Iterator[requests.Session]:
+    """An HTTP session carrying the server's token (what pyvo is given, as lsst.rsp does)."""
+    s = requests.Session()
+    s.headers.update(tap_server.headers)
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[None]:
+    """These tests talk to a subprocess: no pytest-jupyter event loop (see tests/ui/conftest.py)."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup() -> Iterator[None]:
+    yield None
