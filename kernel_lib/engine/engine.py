@@ -193,7 +193,7 @@ class Engine:
         for info in self.infos.values():
             cols = {str(c["name"]): str(c.get("datatype", "double")) for c in info.entry.get("columns", [])}
             self.schema[info.name] = cols
-            self.schema[f"dp1.{info.name}"] = cols
+            self.schema[f"{info.entry.get('schema') or 'dp1'}.{info.name}"] = cols
 
     # -- planning ---------------------------------------------------------------------------------
     def plan(self, query: str, tables: Tables | None = None) -> Plan:

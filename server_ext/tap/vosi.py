@@ -156,7 +156,7 @@ def _release_table(name: str, entry: dict[str, Any]) -> _Table:
             )
         )
     return _Table(
-        f"{RELEASE_SCHEMA}.{name}",
+        f"{entry.get('schema') or RELEASE_SCHEMA}.{name}",
         str(entry.get("description") or ""),
         columns,
         nrows=int(entry["rows"]) if "rows" in entry else None,
@@ -335,14 +335,17 @@ def _metadata(release: Release) -> list[_Schema]:
     names = sorted(catalogs, key=lambda n: (order.get(n, len(order)), list(catalogs).index(n)))
     tables = {name: _release_table(name, catalogs[name]) for name in names}
     _release_keys(tables, catalogs)
-    schemas = [
-        _Schema(
-            RELEASE_SCHEMA,
-            f"The catalogs of release {release.name} ({', '.join(names)}), with Rubin DP1 table and "
-            "column names",
-            tuple(tables.values()),
-        )
-    ]
+    groups: dict[str, list[_Table]] = {}
+    for name in names:
+        groups.setdefault(str(catalogs[name].get("schema") or RELEASE_SCHEMA), []).append(tables[name])
+    schemas = []
+    for schema, members in groups.items():
+        if schema == RELEASE_SCHEMA:
+            listed = ", ".join(t.name.split(".", 1)[1] for t in members)
+            text = f"The catalogs of release {release.name} ({listed}), with Rubin DP1 table and column names"
+        else:
+            text = f"Further catalogs of release {release.name}"
+        schemas.append(_Schema(schema, text, tuple(members)))
     if release.manifest.get("obscore"):
         schemas.append(_Schema("ivoa", "IVOA standard tables: the ObsCore table", (_obscore_table(release),)))
     schemas.append(_tap_schema_schema())
