@@ -1,25 +1,69 @@
-"""Every tutorial notebook runs top to bottom on the tiny release (their asserts are the checks)."""
+"""Every tutorial notebook runs top to bottom on the tiny release (their asserts are the checks).
+
+Notebooks whose metadata says ``{"lsstbox": {"needs_server": true}}`` (the TAP tutorial) run
+against a real Jupyter server with the box's extension, started here in a subprocess; the kernel
+finds it through ``$LSSTBOX_TAP_URL``/``$LSSTBOX_TOKEN`` as ``get_tap_service`` documents.
+"""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_subprocess import JupyterProcess, jupyter_process
 from nbclient import NotebookClient
 
 TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "docs" / "tutorials").glob("*.ipynb"))
 
 
+class LazyServer:
+    """A Jupyter server started on first use and stopped with the fixture."""
+
+    def __init__(self, release: Path, home: Path, stack: ExitStack) -> None:
+        self.release, self.home, self.stack = release, home, stack
+        self.server: JupyterProcess | None = None
+
+    def get(self) -> JupyterProcess:
+        if self.server is None:
+            (self.home / "root").mkdir()
+            env = {
+                "LSSTBOX_RELEASE": str(self.release),
+                "JUPYTER_CONFIG_DIR": str(self.home / "config"),
+                "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
+            }
+            args = [
+                f"--ServerApp.root_dir={self.home / 'root'}",
+                f"--LsstBoxApp.jobs_dir={self.home / 'jobs'}",
+            ]
+            token = secrets.token_hex(16)
+            cm = jupyter_process("jupyter_server", args, env, self.home / "root", self.home / "log", token)
+            self.server = self.stack.enter_context(cm)
+        return self.server
+
+
+@pytest.fixture(scope="module")
+def server(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LazyServer]:
+    with ExitStack() as stack:
+        yield LazyServer(tiny_release, tmp_path_factory.mktemp("tutorial-server"), stack)
+
+
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(
-    path: Path, tiny_release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, tiny_release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LazyServer
 ) -> None:
     monkeypatch.setenv("LSSTBOX_RELEASE", str(tiny_release))
     nb = nbformat.read(path, as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         "store tutorials without outputs"
     )
+    if nb.metadata.get("lsstbox", {}).get("needs_server"):
+        running = server.get()
+        monkeypatch.setenv("LSSTBOX_TAP_URL", f"{running.url}lsstbox/tap")
+        monkeypatch.setenv("LSSTBOX_TOKEN", running.token)
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()

@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+from jupyter_subprocess import jupyter_process
 
 CHROMIUM = os.environ.get("LSSTBOX_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,7 +29,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SERVER_START_TIMEOUT = 120.0
 
 # JupyterLab settings for a quiet, deterministic UI: no news or update toasts.
 LAB_OVERRIDES = {
@@ -60,19 +56,6 @@ class LabServer:
         )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, n: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
 @pytest.fixture(scope="module")
 def lab_server(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """A real ``jupyter lab`` subprocess serving ``tiny_release``; stopped after the UI tests.
@@ -87,58 +70,24 @@ def lab_server(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     for d in (root, settings, home / "user-settings", home / "workspaces", home / "runtime"):
         d.mkdir()
     (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
-
-    port = _free_port()
-    token = secrets.token_hex(16)
-    log = home / "jupyter-lab.log"
     env = {
-        **os.environ,
         "LSSTBOX_RELEASE": str(tiny_release),
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "PYTHONUNBUFFERED": "1",
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--allow-root",
-        "--ServerApp.ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
+    args = [
         f"--ServerApp.root_dir={root}",
         f"--LabApp.app_settings_dir={settings}",
         f"--LabApp.user_settings_dir={home / 'user-settings'}",
         f"--LabApp.workspaces_dir={home / 'workspaces'}",
+        f"--LsstBoxApp.jobs_dir={home / 'jobs'}",
     ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
-    server = LabServer(url=f"http://127.0.0.1:{port}/", token=token, log=log)
+    log = home / "jupyter-lab.log"
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{_tail(log)}")
-            try:
-                if server.api("api/status").status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"jupyter lab did not answer /api/status in {SERVER_START_TIMEOUT}s:\n{_tail(log)}"
-                )
-            time.sleep(0.25)
-        yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        with jupyter_process("jupyterlab", args, env, root, log, secrets.token_hex(16)) as proc:
+            yield LabServer(url=proc.url, token=proc.token, log=log)
+    except RuntimeError as e:  # did not start: fail with its log
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")
