@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +101,18 @@ def jupyter_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
+
+
+def box_server(
+    release: Path, home: Path, token: str, port: int | None = None, extra: list[str] | None = None
+) -> AbstractContextManager[JupyterProcess]:
+    """``jupyter server`` with the box's extension serving ``release``, its state in ``home``
+    (which must contain ``root/``); the TAP job store is ``home/jobs``, so a server started
+    again on the same ``home`` finds its jobs."""
+    env = {
+        "LSSTBOX_RELEASE": str(release),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+    }
+    args = [f"--ServerApp.root_dir={home / 'root'}", f"--LsstBoxApp.jobs_dir={home / 'jobs'}", *(extra or [])]
+    return jupyter_process("jupyter_server", args, env, home / "root", home / "server.log", token, port)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_subprocess import JupyterProcess, jupyter_process
+from jupyter_subprocess import JupyterProcess, box_server
 from nbclient import NotebookClient
 
 TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "docs" / "tutorials").glob("*.ipynb"))
@@ -30,17 +30,7 @@ class LazyServer:
     def get(self) -> JupyterProcess:
         if self.server is None:
             (self.home / "root").mkdir()
-            env = {
-                "LSSTBOX_RELEASE": str(self.release),
-                "JUPYTER_CONFIG_DIR": str(self.home / "config"),
-                "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
-            }
-            args = [
-                f"--ServerApp.root_dir={self.home / 'root'}",
-                f"--LsstBoxApp.jobs_dir={self.home / 'jobs'}",
-            ]
-            token = secrets.token_hex(16)
-            cm = jupyter_process("jupyter_server", args, env, self.home / "root", self.home / "log", token)
+            cm = box_server(self.release, self.home, secrets.token_hex(16))
             self.server = self.stack.enter_context(cm)
         return self.server
 

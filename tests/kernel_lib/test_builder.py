@@ -81,10 +81,13 @@ def test_interrupted_build_leaves_nothing_behind(tmp_path: Path, phase: str) -> 
         start_new_session=True,
     )
     pattern = f"{STAGING_PREFIX}*" if phase == "catalogs" else f"{STAGING_PREFIX}*/butler/**/*.fits"
-    deadline = time.time() + 60
-    while time.time() < deadline and not list(tmp_path.glob(pattern)):
+    deadline = time.time() + 180  # a loaded 2-core machine (CI) can take long to import and start
+    while time.time() < deadline and not list(tmp_path.glob(pattern)) and proc.poll() is None:
         time.sleep(0.02)
-    assert list(tmp_path.glob(pattern)), f"the build never reached its {phase} phase"
+    if not list(tmp_path.glob(pattern)):
+        proc.kill()
+        _, err = proc.communicate(timeout=60)
+        pytest.fail(f"the build never reached its {phase} phase (exit {proc.returncode}):\n{err[-3000:]}")
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from jupyter_subprocess import JupyterProcess, jupyter_process
+from jupyter_subprocess import JupyterProcess, box_server
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +22,9 @@ def tap_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def start_server(  # type: ignore[no-untyped-def]
-    tiny_release: Path, home: Path, token: str, port: int | None = None, extra: list[str] | None = None
-):
-    env = {
-        "LSSTBOX_RELEASE": str(tiny_release),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-    }
-    args = [f"--ServerApp.root_dir={home / 'root'}", f"--LsstBoxApp.jobs_dir={home / 'jobs'}", *(extra or [])]
-    return jupyter_process("jupyter_server", args, env, home / "root", home / "server.log", token, port)
-
-
 @pytest.fixture(scope="module")
 def tap_server(tiny_release: Path, tap_home: Path) -> Iterator[JupyterProcess]:
-    with start_server(tiny_release, tap_home, secrets.token_hex(16)) as server:
+    with box_server(tiny_release, tap_home, secrets.token_hex(16)) as server:
         yield server
 
 
@@ -51,7 +39,7 @@ def open_tap_url(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -
     tapquery/taplint) that cannot send Jupyter's token; loopback only."""
     home = tmp_path_factory.mktemp("tap-open")
     (home / "root").mkdir()
-    with start_server(tiny_release, home, "", extra=["--ServerApp.disable_check_xsrf=True"]) as server:
+    with box_server(tiny_release, home, "", extra=["--ServerApp.disable_check_xsrf=True"]) as server:
         yield f"{server.url}lsstbox/tap"
 
 

@@ -259,14 +259,14 @@ def test_a_server_killed_mid_job_restarts_with_truthful_jobs(tiny_release: Path,
     import os
     import signal
 
-    from conftest import start_server
+    from jupyter_subprocess import box_server
 
     (tmp_path / "root").mkdir()
     s = requests.Session()
     s.headers["Authorization"] = "token t0k"
     q = "SELECT TOP 5 objectId FROM dp1.Object ORDER BY objectId"
     heavy = "SELECT objectId, COUNT(*) AS n FROM dp1.ForcedSource GROUP BY objectId ORDER BY n DESC"
-    with start_server(tiny_release, tmp_path, "t0k") as server:
+    with box_server(tiny_release, tmp_path, "t0k") as server:
         url = f"{server.url}lsstbox/tap"
         pending = s.post(f"{url}/async", data={"LANG": "ADQL", "QUERY": q}).url
         done = s.post(f"{url}/async", data={"LANG": "ADQL", "QUERY": q, "PHASE": "RUN"}).url
@@ -277,7 +277,7 @@ def test_a_server_killed_mid_job_restarts_with_truthful_jobs(tiny_release: Path,
         ]
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(timeout=30)
-    with start_server(tiny_release, tmp_path, "t0k") as server:
+    with box_server(tiny_release, tmp_path, "t0k") as server:
         url = f"{server.url}lsstbox/tap"
         fix = lambda u: f"{url}/async/{u.rsplit('/', 1)[1]}"  # noqa: E731 (new port)
         assert s.get(f"{fix(pending)}/phase").text.strip() == "PENDING"
