@@ -100,7 +100,7 @@ OBJECT = TableSpec(
             "Extendedness in the reference band: 0 point source, 1 extended",
         ),
         C("detect_isPrimary", "boolean", "", "meta.code", "True for deblended, inner-patch objects"),
-        C("ebv", "double", "mag", "phys.absorption.reddening", "E(B-V) of the Milky Way (SFD) at the object"),
+        C("ebv", "double", "mag", "phot.color.excess", "E(B-V) of the Milky Way (SFD) at the object"),
         *_per_band(
             [
                 ("psfFlux", "double", "nJy", "phot.flux;{em}", "Flux from the PSF model, {b} band"),
@@ -262,7 +262,7 @@ VISIT = TableSpec(
     primary_key="visit",
     columns=(
         C("visit", "long", "", "meta.id;obs", "Visit id"),
-        C("physical_filter", "char", "", "instr.filter", "Physical filter name"),
+        C("physical_filter", "char", "", "meta.id;instr.filter", "Physical filter name"),
         C("band", "char", "", "instr.bandpass", "Band"),
         C("ra", "double", "deg", "pos.eq.ra;meta.main", "Boresight Right Ascension"),
         C("dec", "double", "deg", "pos.eq.dec;meta.main", "Boresight Declination"),
@@ -294,7 +294,7 @@ CCD_VISIT = TableSpec(
         C("visitId", "long", "", "meta.id;obs", "Visit id"),
         C("detector", "int", "", "meta.id;instr.det", "Detector id"),
         C("band", "char", "", "instr.bandpass", "Band"),
-        C("physical_filter", "char", "", "instr.filter", "Physical filter name"),
+        C("physical_filter", "char", "", "meta.id;instr.filter", "Physical filter name"),
         C("ra", "double", "deg", "pos.eq.ra;meta.main", "Right Ascension of the detector centre"),
         C("dec", "double", "deg", "pos.eq.dec;meta.main", "Declination of the detector centre"),
         C("expTime", "double", "s", "time.duration;obs.exposure", "Exposure time"),

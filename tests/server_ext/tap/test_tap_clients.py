@@ -308,3 +308,51 @@ def test_taplint_finds_no_errors_or_warnings(open_tap_url: str, tmp_path: Path) 
     problems = [ln for ln in report.splitlines() if ln[:2] in ("E-", "W-", "F-")]
     assert [p for p in problems if not p.startswith("F-LOC-")] == [], "\n".join(problems)
     assert "Errors: 0;" in totals[0] and "Warnings: 0;" in totals[0], totals[0]
+
+
+def test_upload_limits_and_formats() -> None:
+    """Uploads: VOTable and CSV read with their metadata; too many bytes or rows is a 413 with the
+    limit named; something else is a 400 saying what it is not."""
+    from server_ext.tap.service import Limits, TapError, read_upload
+
+    lim = Limits(upload_bytes=2000, upload_rows=5)
+    vot = io.BytesIO()
+    t = Table({"a": [1, 2, 3], "ra": [1.0, 2.0, 3.0]})
+    t["ra"].unit = "deg"
+    t.write(vot, format="votable")
+    got = read_upload("t", vot.getvalue(), Limits())
+    assert got.column("a").to_pylist() == [1, 2, 3]
+    assert got.schema.field("ra").metadata[b"unit"] == b"deg"
+    assert read_upload("c", b"x,y\n1,2\n3,4\n", lim).num_rows == 2
+    with pytest.raises(TapError, match="limit is 2000 bytes") as e:
+        read_upload("big", b"x\n" + b"1\n" * 2000, lim)
+    assert e.value.status == 413
+    with pytest.raises(TapError, match="limit is 5") as e:
+        read_upload("long", b"x\n" + b"1\n" * 6, lim)
+    assert e.value.status == 413
+    with pytest.raises(TapError, match="neither a VOTable nor a CSV"):
+        read_upload("bin", bytes(range(256)) * 3, Limits())
+
+
+def test_result_votables_pass_astropy_volint(session: requests.Session, tap_url: str, tmp_path: Path) -> None:
+    """Every column of every release table: UCDs and units that astropy's VOTable checker accepts."""
+    import warnings
+
+    from astropy.io.votable import parse
+    from astropy.io.votable.exceptions import VOWarning
+
+    for table in (
+        "dp1.Object",
+        "dp1.ForcedSource",
+        "dp1.Source",
+        "dp1.DiaObject",
+        "dp1.Visit",
+        "ivoa.ObsCore",
+    ):
+        r = session.get(f"{tap_url}/sync", params={"LANG": "ADQL", "QUERY": f"SELECT TOP 3 * FROM {table}"})
+        assert r.status_code == 200, r.text[:300]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", VOWarning)
+            parse(io.BytesIO(r.content), verify="warn")
+        problems = [str(w.message) for w in caught if issubclass(w.category, VOWarning)]
+        assert problems == [], (table, problems)
