@@ -417,7 +417,7 @@ def markdown(res: dict[str, Any]) -> str:
         "| rows | same answer (bench_tap md5; compare_tap on the same query) |",
         "|---|---:|---:|---:|---|---:|---:|---:|---|",
     ]
-    for r in res["queries"]:
+    for r in res.get("queries", []):
         name = f"**{r['query']}**" if r["goal"] else r["query"]
         out.append(
             f"| {name} | {r['dachs_raw_ms']:.1f} | {r['ours_raw_ms']:.1f} | {r['ratio']:.2f} "

@@ -11,6 +11,7 @@ query without ORDER BY stops reading partitions once it has ``maxrec + 1`` rows,
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from kernel_lib.adql import AdqlError, resolve, validate
 from kernel_lib.catalog.execute import active_client
 from kernel_lib.release.manifest import Release, ReleaseError
 
+from .describe import output_metadata
 from .planner import Plan, Planner
 from .source import ViewSpec, connect, fetch, release_tables
 
@@ -207,6 +209,7 @@ class Engine:
         for name, t in extra.values():
             schema[name] = {f.name: _datatype(f.type) for f in t.schema}
         tree = resolve(validate(query), schema)
+        output_meta = output_metadata(tree, functools.partial(self._column_meta, extra))
         planner = Planner(self.infos, self.broadcast_rows, self.join_product_limit)
         if extra:
             for node in list(tree.find_all(exp.Table)):
@@ -218,7 +221,28 @@ class Engine:
                 new = exp.to_table(internal)
                 new.set("alias", exp.TableAlias(this=exp.to_identifier(node.alias or node.name)))
                 node.replace(new)
-        return planner.plan(tree)
+        plan = planner.plan(tree)
+        plan.output_meta = output_meta
+        return plan
+
+    def _column_meta(self, extra: dict[str, tuple[str, pa.Table]], table: str | None, column: str) -> Any:
+        """Unit/UCD/description of ``table.column`` (a release or extra table), or None."""
+        if table is None:
+            return None
+        hit = extra.get(table.lower())
+        if hit is not None:
+            names = {f.name.lower(): f for f in hit[1].schema}
+            f = names.get(column.lower())
+            if f is None:
+                return None
+            return {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+        info = self.infos.get(table.split(".")[-1].lower())
+        if info is None:
+            return None
+        for c in info.entry.get("columns", []):
+            if str(c["name"]).lower() == column.lower():
+                return {k: str(c[k]) for k in ("unit", "ucd", "description") if c.get(k)}
+        return None
 
     def explain(self, query: str, tables: Tables | None = None) -> str:
         """The plan of ``query`` as text: partitions kept, per-partition SQL, merge steps."""
@@ -255,6 +279,7 @@ class Engine:
         plan = self.plan(query, tables)
         self._local.read, self._local.cancel, self._local.progress = 0, cancel, None
         self._set_extra_meta(tables)
+        self._local.output_meta = plan.output_meta
         cap = (maxrec + 1) if maxrec is not None else self.hard_limit + 1
         table = self._execute(plan, cap, self._env(tables))
         overflow = False
@@ -303,6 +328,7 @@ class Engine:
         env = self._env(tables)
         self._local.read, self._local.cancel, self._local.progress = 0, cancel, progress
         self._set_extra_meta(tables)
+        self._local.output_meta = plan.output_meta
         d = plan.decomposition
         tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
         try:
@@ -504,16 +530,21 @@ class Engine:
         return _cast(out, plan.schema)
 
     def _annotate(self, table: pa.Table) -> pa.Table:
-        """Attach unit/UCD/description of same-named release columns to the result's fields
-        (for the query's extra tables: their own Arrow field metadata, which comes first)."""
+        """Attach unit/UCD/description to the result's fields: from the query's SELECT list by
+        position (:mod:`.describe`), else those of same-named columns (the query's extra tables'
+        first, then the release's)."""
         meta: dict[str, dict[bytes, bytes]] = dict(getattr(self._local, "extra_meta", None) or {})
         for info in self.infos.values():
             for c in info.entry.get("columns", []):
                 md = {k.encode(): str(c[k]).encode() for k in ("unit", "ucd", "description") if c.get(k)}
                 meta.setdefault(str(c["name"]), md)
+        by_position = getattr(self._local, "output_meta", None)
+        if by_position is not None and len(by_position) != table.num_columns:
+            by_position = None
         fields = []
-        for f in table.schema:
-            found = meta.get(f.name)
+        for i, f in enumerate(table.schema):
+            found = {k.encode(): v.encode() for k, v in by_position[i].items()} if by_position else None
+            found = found or meta.get(f.name)
             fields.append(f.with_metadata(found) if found else f)
         return table.cast(pa.schema(fields))
 

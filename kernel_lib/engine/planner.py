@@ -56,6 +56,8 @@ class Plan:
     views: list[ViewSpec] = field(default_factory=list)  # global plans
     tables: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: unit/UCD/description of each output column, by position (see :mod:`.describe`)
+    output_meta: list[dict[str, str]] | None = None
 
     def explain(self, indent: int = 0) -> str:
         """A readable description of the plan."""

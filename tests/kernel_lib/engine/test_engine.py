@@ -235,3 +235,25 @@ def test_cancel_between_waves_and_progress(tiny_release: Path, tmp_path: Path) -
     assert not (tmp_path / "b.parquet").exists()
     with pytest.raises(QueryCancelledError):
         eng.adql("SELECT objectId, COUNT(*) FROM dp1.ForcedSource GROUP BY objectId", cancel=cancel)
+
+
+def test_output_columns_carry_units_and_ucds(engine: Engine) -> None:
+    """Aliased and derived columns are described like their sources (DaCHS's conventions)."""
+    q = (
+        "SELECT o.coord_ra AS ra, FLOOR(o.r_psfMag) AS rbin, AVG(o.r_psfMag) AS m, MIN(o.coord_dec) AS lo, "
+        "COUNT(*) AS n, MAX(DISTANCE(POINT(o.coord_ra, o.coord_dec), POINT(53.1, -28.1))) AS d, "
+        "AVG(scisql_nanojanskyToAbMag(o.r_psfFlux)) AS mag "
+        "FROM dp1.Object AS o GROUP BY o.coord_ra, o.r_psfMag"
+    )
+    schema = engine.adql(q, maxrec=5).table.schema
+
+    def md(name: str) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in (schema.field(name).metadata or {}).items()}
+
+    assert md("ra")["unit"] == "deg" and md("ra")["ucd"].startswith("pos.eq.ra")
+    assert md("rbin")["unit"] == "mag" and "description" not in md("rbin")
+    assert md("m")["ucd"].endswith(";stat.mean") and md("m")["unit"] == "mag"
+    assert md("lo")["ucd"].startswith("stat.min;pos.eq.dec") and md("lo")["unit"] == "deg"
+    assert md("n") == {"ucd": "meta.number"}
+    assert md("d") == {"unit": "deg", "ucd": "stat.max;pos.angDistance"}
+    assert md("mag")["unit"] == "mag" and "phot.mag" in md("mag")["ucd"]
