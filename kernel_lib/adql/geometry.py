@@ -177,6 +177,52 @@ def sql_in_polygon(lon: Expr, lat: Expr, vertices: Sequence[tuple[float, float]]
     return exp.and_(exp.GT(this=cosc, expression=_f(0)), odd)
 
 
+def sql_circle_and_polygon(
+    lon: Expr, lat: Expr, radius: Expr, vertices: Sequence[tuple[float, float]]
+) -> tuple[exp.Expr, exp.Expr]:
+    """For a circle (centre and radius may be columns) and a polygon of constant vertices:
+    (centre inside the polygon, some point of the polygon's boundary within the radius).
+
+    The boundary distance is exact on the sphere: for each edge AB (normal n = A x B), the
+    centre X projects inside the arc when X.(n x A) >= 0 and X.(B x n) >= 0, and is then
+    asin|X.n| from it, else as far as the nearer vertex (each vertex is one edge's A)."""
+    inside = sql_in_polygon(lon, lat, vertices)
+    x = (
+        exp.Mul(this=_call("COS", _rad(lat)), expression=_call("COS", _rad(lon))),
+        exp.Mul(this=_call("COS", _rad(lat)), expression=_call("SIN", _rad(lon))),
+        _call("SIN", _rad(lat)),
+    )
+
+    def dot(v: Sequence[float]) -> exp.Expr:
+        out: exp.Expr = exp.Mul(this=_f(v[0]), expression=_p(x[0].copy()))
+        for i in (1, 2):
+            out = exp.Add(this=out, expression=exp.Mul(this=_f(v[i]), expression=_p(x[i].copy())))
+        return _p(out)
+
+    def cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+        return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+    sin_r = _call("SIN", _rad(radius))
+    near: list[exp.Expr] = []
+    for i in range(len(vertices)):
+        a, b = _unit(*vertices[i - 1]), _unit(*vertices[i])
+        n = cross(a, b)
+        norm = math.sqrt(sum(c * c for c in n))
+        if norm == 0:
+            continue
+        n = (n[0] / norm, n[1] / norm, n[2] / norm)
+        on_arc = exp.and_(
+            exp.GTE(this=dot(cross(n, a)), expression=_f(0)), exp.GTE(this=dot(cross(b, n)), expression=_f(0))
+        )
+        close = exp.LTE(this=_call("ABS", dot(n)), expression=sin_r.copy())
+        vertex = exp.LTE(
+            this=sql_distance(lon, lat, _f(vertices[i - 1][0]), _f(vertices[i - 1][1])),
+            expression=_p(radius.copy()),
+        )
+        near.append(_p(exp.or_(_p(exp.and_(on_arc, close)), vertex)))
+    return inside, _p(exp.or_(*near)) if near else exp.false()
+
+
 def box_corners(lon: float, lat: float, width: float, height: float) -> list[tuple[float, float]]:
     """The 4 corners (counter-clockwise on the sky) of an ADQL BOX, in degrees."""
     tw, th = math.tan(math.radians(width / 2)), math.tan(math.radians(height / 2))

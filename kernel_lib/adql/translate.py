@@ -139,8 +139,49 @@ def _predicate(node: nodes.Contains | nodes.Intersects) -> exp.Expr:
         if isinstance(node, nodes.Intersects):
             return exp.LTE(this=d, expression=exp.Add(this=r1.copy(), expression=r2.copy()))
         return exp.LTE(this=exp.Add(this=d, expression=r1.copy()), expression=r2.copy())
+    circle_polygon = _circle_and_polygon(node, a, b)
+    if circle_polygon is not None:
+        return circle_polygon
     kinds = f"{type(a).__name__.upper()}, {type(b).__name__.upper()}"
     raise UnsupportedFeatureError(f"{type(node).__name__.upper()}({kinds}) is not supported")
+
+
+def _circle_and_polygon(node: nodes.Contains | nodes.Intersects, a: exp.Expr, b: exp.Expr) -> exp.Expr | None:
+    """INTERSECTS of a circle and a polygon/box (either order), CONTAINS(circle, polygon/box):
+    circles may be centred on columns; polygons and boxes are constants."""
+
+    def vertices(region: exp.Expr) -> list[tuple[float, float]] | None:
+        if isinstance(region, nodes.Polygon):
+            _check_coordsys(region)
+            return _polygon_vertices(region)
+        if isinstance(region, nodes.Box):
+            _check_coordsys(region)
+            vals = geo.consts(list(region.expressions))
+            if vals is None or len(vals) != 4:
+                raise UnsupportedFeatureError("BOX must have constant centre and size against a CIRCLE")
+            return geo.box_corners(*vals)
+        return None
+
+    if isinstance(node, nodes.Intersects):
+        pairs = [(a, b), (b, a)]
+    else:
+        pairs = [(a, b)]
+    for circle, region in pairs:
+        if not isinstance(circle, nodes.Circle):
+            continue
+        vs = vertices(region)
+        if vs is None:
+            continue
+        lon, lat, r = _circle(circle)
+        inside, near = geo.sql_circle_and_polygon(lon, lat, r, vs)
+        if isinstance(node, nodes.Intersects):
+            return exp.or_(_paren(inside), near)
+        return exp.and_(_paren(inside), exp.Not(this=near))
+    return None
+
+
+def _paren(e: exp.Expr) -> exp.Expr:
+    return exp.Paren(this=e)
 
 
 def _as_int(cond: exp.Expr) -> exp.Expr:

@@ -257,3 +257,60 @@ def test_output_columns_carry_units_and_ucds(engine: Engine) -> None:
     assert md("n") == {"ucd": "meta.number"}
     assert md("d") == {"unit": "deg", "ucd": "stat.max;pos.angDistance"}
     assert md("mag")["unit"] == "mag" and "phot.mag" in md("mag")["ucd"]
+
+
+@pytest.mark.parametrize("r", [0.0005, 0.003])
+def test_circle_polygon_intersects_and_contains(engine: Engine, r: float) -> None:
+    """INTERSECTS(CIRCLE(columns, r), POLYGON) and CONTAINS(CIRCLE, POLYGON) against a brute
+    force: the polygon's edges sampled densely along their great circles."""
+    import numpy as np
+
+    objs = engine.adql("SELECT objectId, coord_ra, coord_dec FROM dp1.Object").table.to_pandas()
+    ra0, dec0 = float(objs.coord_ra.median()), float(objs.coord_dec.median())
+    verts = [(ra0 - 0.01, dec0 - 0.008), (ra0 + 0.012, dec0 - 0.006), (ra0 + 0.002, dec0 + 0.011)]
+    poly = ", ".join(f"{a}, {d}" for a, d in verts)
+
+    def xyz(ra, dec):
+        ra, dec = np.radians(ra), np.radians(dec)
+        return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
+
+    pts = xyz(objs.coord_ra.to_numpy(), objs.coord_dec.to_numpy())
+    edge = []
+    for i in range(3):
+        a, b = xyz(*verts[i - 1]), xyz(*verts[i])
+        t = np.linspace(0, 1, 4000)[:, None]
+        s = a * (1 - t) + b * t
+        edge.append(s / np.linalg.norm(s, axis=1, keepdims=True))
+    boundary = np.concatenate(edge)
+    dmin = np.degrees(np.arccos(np.clip(pts @ boundary.T, -1, 1)).min(axis=1))
+    inside = (
+        engine.adql(
+            f"SELECT objectId FROM dp1.Object WHERE CONTAINS(POINT(coord_ra, coord_dec), POLYGON({poly})) = 1"
+        )
+        .table.column(0)
+        .to_pylist()
+    )
+    is_in = objs.objectId.isin(inside).to_numpy()
+    clear = np.abs(dmin - r) > 2e-6  # away from the circle's edge: the sampling decides
+    hits = (
+        engine.adql(
+            "SELECT objectId FROM dp1.Object "
+            f"WHERE INTERSECTS(CIRCLE(coord_ra, coord_dec, {r}), POLYGON({poly})) = 1"
+        )
+        .table.column(0)
+        .to_pylist()
+    )
+    got = objs.objectId.isin(hits).to_numpy()
+    want = is_in | (dmin <= r)
+    assert want.sum() > is_in.sum() > 0
+    assert np.array_equal(got[clear], want[clear])
+    within = (
+        engine.adql(
+            "SELECT objectId FROM dp1.Object "
+            f"WHERE CONTAINS(CIRCLE(coord_ra, coord_dec, {r}), POLYGON({poly})) = 1"
+        )
+        .table.column(0)
+        .to_pylist()
+    )
+    got = objs.objectId.isin(within).to_numpy()
+    assert np.array_equal(got[clear], (is_in & (dmin > r))[clear])
