@@ -293,7 +293,7 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return _distance(node)
     if isinstance(node, exp.Floor | exp.Ceil):
         # ADQL's FLOOR/CEILING give a double whatever the argument (DuckDB keeps a float a float)
-        return exp.Cast(this=node, to=exp.DataType.build("DOUBLE"))
+        return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
     if isinstance(node, nodes.Coord1 | nodes.Coord2):
         lon, lat = _point(node.this)
         return (lon if isinstance(node, nodes.Coord1) else lat).copy()

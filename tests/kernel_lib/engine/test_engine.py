@@ -252,6 +252,7 @@ def test_output_columns_carry_units_and_ucds(engine: Engine) -> None:
 
     assert md("ra")["unit"] == "deg" and md("ra")["ucd"].startswith("pos.eq.ra")
     assert md("rbin")["unit"] == "mag" and "description" not in md("rbin")
+    assert schema.field("rbin").type == pa.float64()  # ADQL's FLOOR is a double, even of a float
     assert md("m")["ucd"].endswith(";stat.mean") and md("m")["unit"] == "mag"
     assert md("lo")["ucd"].startswith("stat.min;pos.eq.dec") and md("lo")["unit"] == "deg"
     assert md("n") == {"ucd": "meta.number"}
