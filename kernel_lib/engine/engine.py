@@ -146,12 +146,36 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
 
 
 def _run_sql(
-    sql: str, tables: dict[str, pa.Table], max_rows: int | None, views: list[ViewSpec] | None = None
+    sql: str,
+    tables: dict[str, pa.Table],
+    max_rows: int | None,
+    views: list[ViewSpec] | None = None,
+    cancel: threading.Event | None = None,
 ) -> pa.Table:
+    """Run ``sql`` in one DuckDB query; setting ``cancel`` interrupts it (a global plan is one
+    long query: the wave checks of partitioned plans never see it)."""
+    import duckdb
+
     con = connect(views or [], tables, threads=None)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if cancel is not None and cancel.wait(0.05):
+                con.interrupt()
+                return
+
+    watcher = threading.Thread(target=watch, name="lsstbox-query-cancel", daemon=True) if cancel else None
+    if watcher is not None:
+        watcher.start()
     try:
         return fetch(con, sql, max_rows)
+    except duckdb.InterruptException:
+        raise QueryCancelledError("the query was cancelled while running") from None
     finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
         con.close()
 
 
@@ -487,7 +511,10 @@ class Engine:
         if plan.kind == "partitioned":
             return self._partitioned(plan, cap, env)
         self._local.read += sum(len(v.files) for v in plan.views)
-        out = _run_sql(plan.sql, env, cap, plan.views)
+        cancel = getattr(self._local, "cancel", None)
+        if cancel is not None and cancel.is_set():
+            raise QueryCancelledError("the query was cancelled before it ran")
+        out = _run_sql(plan.sql, env, cap, plan.views, cancel)
         return _cast(out, plan.schema)
 
     def _partitioned(self, plan: Plan, cap: int, env: dict[str, pa.Table]) -> pa.Table:

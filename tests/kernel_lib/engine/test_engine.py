@@ -315,3 +315,24 @@ def test_circle_polygon_intersects_and_contains(engine: Engine, r: float) -> Non
     )
     got = objs.objectId.isin(within).to_numpy()
     assert np.array_equal(got[clear], (is_in & (dmin > r))[clear])
+
+
+def test_cancel_interrupts_a_long_global_query(tiny_release: Path) -> None:
+    """A global plan is one DuckDB query: cancelling (what EXECUTIONDURATION does) interrupts it."""
+    import threading
+    import time
+
+    from kernel_lib.engine import QueryCancelledError
+
+    eng = Engine(tiny_release, broadcast_rows=0, join_product_limit=1e15)
+    q = (
+        "SELECT COUNT(*) FROM dp1.ForcedSource AS a, dp1.ForcedSource AS b, dp1.ForcedSource AS c "
+        "WHERE c.psfFlux > 1.2e6 AND a.psfFlux * b.psfFlux > c.psfFlux"
+    )
+    assert eng.plan(q).kind == "global"
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    t = time.monotonic()
+    with pytest.raises(QueryCancelledError, match="cancelled"):
+        eng.adql(q, cancel=cancel)
+    assert time.monotonic() - t < 3.0
