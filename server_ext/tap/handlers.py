@@ -54,8 +54,17 @@ class TapHandler(APIHandler):
         return self.settings["lsstbox_tap"]
 
     @property
+    def server_url(self) -> str:
+        """This server's public base URL, ending with ``/``."""
+        return f"{self.request.protocol}://{self.request.host}{self.base_url.rstrip('/')}/"
+
+    @property
     def tap_url(self) -> str:
-        return f"{self.request.protocol}://{self.request.host}{self.base_url.rstrip('/')}{PREFIX}"
+        return f"{self.server_url.rstrip('/')}{PREFIX}"
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self.service.public_url = self.server_url  # async jobs describe their results with it
+        await super().prepare()
 
     # -- the request body: streamed in and parsed here (see _parse_body) -------------------------
     def initialize(self, **kwargs: Any) -> None:
@@ -204,7 +213,7 @@ class SyncHandler(TapHandler):
         try:
             with tempfile.SpooledTemporaryFile(max_size=32 << 20) as out:
                 tables = await self.in_thread(svc.tables_for, q, parts)
-                await self.in_thread(svc.run, q, tables, out, spill_dir=spill)
+                await self.in_thread(svc.run, q, tables, out, spill_dir=spill, base_url=self.server_url)
                 out.seek(0)
                 await self.stream_file(out, q.fmt.mime)
         finally:
@@ -454,6 +463,38 @@ class VosiHandler(TapHandler):
             self.finish(vosi.tableset_xml(release), set_content_type=XML)
 
 
+class TimeSeriesHandler(TapHandler):
+    """``GET /lsstbox/timeseries/(forced|dia)?ID=<id>``: an object's light curve (the services
+    of :mod:`.datalink`), through the TAP engine; ``RESPONSEFORMAT`` as for TAP."""
+
+    @web.authenticated
+    async def get(self, kind: str) -> None:
+        from .datalink import timeseries_query
+
+        p = self.params()
+        if not p.get("ID"):
+            raise web.HTTPError(400, reason="send ID=<object id>")
+        try:
+            query = timeseries_query(kind, p["ID"])
+        except ValueError as e:
+            raise web.HTTPError(400, reason=str(e)) from None
+        params = {"LANG": "ADQL", "QUERY": query, "MAXREC": str(self.service.limits.default_maxrec)}
+        if p.get("RESPONSEFORMAT"):
+            params["RESPONSEFORMAT"] = p["RESPONSEFORMAT"]
+        try:
+            q = parse_query(params, self.service.limits)
+        except TapError as e:
+            raise web.HTTPError(e.status, reason=e.message) from None
+        spill = Path(tempfile.mkdtemp(prefix="lsstbox-timeseries-"))
+        try:
+            with tempfile.SpooledTemporaryFile(max_size=32 << 20) as out:
+                await self.in_thread(self.service.run, q, {}, out, spill_dir=spill)
+                out.seek(0)
+                await self.stream_file(out, q.fmt.mime)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
+
+
 class RootHandler(TapHandler):
     """``GET /lsstbox/tap``: where the service's endpoints are."""
 
@@ -477,4 +518,5 @@ def tap_handlers() -> list[tuple[str, type]]:
         (rf"{PREFIX}/(capabilities|availability|examples)/?", VosiHandler),
         (rf"{PREFIX}/(tables)/?", VosiHandler),
         (rf"{PREFIX}/(tables)/([^/]+)", VosiHandler),
+        (r"/lsstbox/timeseries/(forced|dia)/?", TimeSeriesHandler),
     ]

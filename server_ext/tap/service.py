@@ -24,6 +24,7 @@ from kernel_lib.adql import AdqlError
 from kernel_lib.engine import Engine, QueryCancelledError, ResultTooLargeError
 from kernel_lib.release.manifest import Release
 
+from .datalink import describe
 from .uws import Job, JobRunner, JobStore, Result
 from .votable import Format, UnknownFormatError, parse_format, write_result
 
@@ -209,6 +210,9 @@ class TapService:
         self._engine: Engine | None = None
         self._tap_schema: dict[str, pa.Table] | None = None
         self._obscore: dict[str, pa.Table] | None = None
+        #: the server's public base URL (``http://host:port/base/``), as the last request saw it:
+        #: async jobs describe their results' services with it
+        self.public_url: str | None = None
 
     # -- the release ------------------------------------------------------------------------------
     @property
@@ -268,6 +272,7 @@ class TapService:
         spill_dir: Path,
         cancel: threading.Event | None = None,
         progress: Callable[[dict[str, int]], None] | None = None,
+        base_url: str | None = None,
     ) -> tuple[int, bool]:
         """Run ``q`` and write its result in ``q.fmt`` to ``out``; return (rows, overflow).
 
@@ -279,8 +284,15 @@ class TapService:
                 table, overflow = res.table, res.overflow or (q.capped and res.table.num_rows >= q.maxrec)
                 if progress is not None:
                     progress({"rows": table.num_rows})
+                schema, descriptors = describe(table.schema, base_url) if base_url else (table.schema, [])
                 rows = write_result(
-                    out, q.fmt, table.schema, table.to_batches(65536), overflow=overflow, query=q.query
+                    out,
+                    q.fmt,
+                    schema,
+                    table.to_batches(65536),
+                    overflow=overflow,
+                    query=q.query,
+                    service_descriptors=descriptors,
                 )
                 return rows, overflow
             spill_dir.mkdir(parents=True, exist_ok=True)
@@ -290,8 +302,17 @@ class TapService:
                     q.query, tmp, maxrec=q.maxrec, tables=tables, cancel=cancel, progress=progress
                 )
                 pf = pq.ParquetFile(tmp)
+                schema, descriptors = (
+                    describe(pf.schema_arrow, base_url) if base_url else (pf.schema_arrow, [])
+                )
                 rows = write_result(
-                    out, q.fmt, pf.schema_arrow, pf.iter_batches(65536), overflow=overflow, query=q.query
+                    out,
+                    q.fmt,
+                    schema,
+                    pf.iter_batches(65536),
+                    overflow=overflow,
+                    query=q.query,
+                    service_descriptors=descriptors,
                 )
                 return rows, overflow
             finally:
@@ -316,7 +337,13 @@ class TapService:
         try:
             with open(tmp, "wb") as f:
                 rows, overflow = self.run(
-                    q, tables, f, spill_dir=rdir / "spill", cancel=cancel, progress=progress
+                    q,
+                    tables,
+                    f,
+                    spill_dir=rdir / "spill",
+                    cancel=cancel,
+                    progress=progress,
+                    base_url=self.public_url,
                 )
             tmp.replace(path)
         finally:

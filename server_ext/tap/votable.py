@@ -414,6 +414,7 @@ def _info(name: str, value: str) -> str:
 def _field(column: _Column) -> str:
     """The FIELD element of `column`."""
     attributes = {
+        "ID": _metadata(column.field, b"ID"),  # what service descriptors' inputParams refer to
         "name": column.field.name,
         "datatype": column.datatype,
         "arraysize": "*" if column.is_text else "",

@@ -356,3 +356,34 @@ def test_result_votables_pass_astropy_volint(session: requests.Session, tap_url:
             parse(io.BytesIO(r.content), verify="warn")
         problems = [str(w.message) for w in caught if issubclass(w.category, VOWarning)]
         assert problems == [], (table, problems)
+
+
+def test_object_ids_come_with_light_curve_services(
+    tap: pyvo.dal.TAPService, session: requests.Session, engine: Engine
+) -> None:
+    """objectId columns carry a DataLink service descriptor (as on the RSP): pyvo finds it, and
+    calling it with a row's id gives that object's forced photometry; DiaObject the same."""
+    res = tap.run_sync("SELECT TOP 3 objectId, coord_ra FROM dp1.Object ORDER BY objectId")
+    services = list(res.iter_adhocservices())
+    assert len(services) == 1
+    svc = services[0]
+    url = next(p.value for p in svc.params if p.name == "accessURL")
+    ref = next(p.ref for g in svc.groups if g.name == "inputParams" for p in g.entries)
+    field = next(f for f in res.votable.get_first_table().fields if f.ID == ref)
+    assert field.name == "objectId"
+    oid = int(res.to_table()["objectId"][0])
+    lc = session.get(url, params={"ID": oid})
+    assert lc.status_code == 200
+    got = parse_single_table(io.BytesIO(lc.content)).to_table()
+    want = engine.adql(f"SELECT COUNT(*) AS n FROM dp1.ForcedSource WHERE objectId = {oid}").table
+    assert len(got) == want.column("n")[0].as_py() > 0
+    assert np.all(np.diff(np.asarray(got["expMidptMJD"])) >= 0)
+    dia = tap.run_sync("SELECT TOP 1 diaObjectId FROM dp1.DiaObject ORDER BY diaObjectId")
+    (dsvc,) = list(dia.iter_adhocservices())
+    durl = next(p.value for p in dsvc.params if p.name == "accessURL")
+    did = int(dia.to_table()["diaObjectId"][0])
+    rows = parse_single_table(io.BytesIO(session.get(durl, params={"ID": did}).content)).to_table()
+    assert len(rows) > 0 and set(rows["diaObjectId"]) == {did}
+    bad = session.get(url, params={"ID": "1; DROP TABLE x"})
+    assert bad.status_code == 400 and "not an integer" in _error_text(bad)
+    assert session.get(url.replace("forced", "nonsense"), params={"ID": oid}).status_code == 404
