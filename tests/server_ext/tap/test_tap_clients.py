@@ -209,6 +209,8 @@ def test_unauthenticated_requests_are_refused(tap_url: str) -> None:
     for path in ("sync?LANG=ADQL&QUERY=SELECT%201", "async", "tables", "capabilities"):
         r = requests.get(f"{tap_url}/{path}", allow_redirects=False, timeout=30)
         assert r.status_code in (401, 403), (path, r.status_code)
+    series = tap_url.replace("/lsstbox/tap", "/lsstbox/timeseries/forced?ID=1")
+    assert requests.get(series, allow_redirects=False, timeout=30).status_code in (401, 403)
 
 
 # -- STILTS ------------------------------------------------------------------------------------------
