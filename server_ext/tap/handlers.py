@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler
 from tornado import web
 
 from kernel_lib.release.manifest import ReleaseError
@@ -33,7 +34,7 @@ from .uws import (
     job_xml,
     results_xml,
 )
-from .votable import error_document
+from .votable import error_document, parse_format
 
 __all__ = ["tap_handlers"]
 
@@ -70,20 +71,26 @@ class TapHandler(APIHandler):
     def initialize(self, **kwargs: Any) -> None:
         self._chunks: list[bytes] = []
         self._size = 0
+        self._too_large = False
         self._parsed: tuple[dict[str, list[bytes]], dict[str, list[Any]]] | None = None
 
     def data_received(self, chunk: bytes) -> None:
+        # past the limit the rest is read and dropped, so that the client gets its 413 answer
+        # (raising here would reset the connection)
         self._size += len(chunk)
         if self._size > self.service.limits.upload_bytes + (1 << 20):
-            raise web.HTTPError(
-                413, reason=f"the request is larger than {self.service.limits.upload_bytes} bytes"
-            )
-        self._chunks.append(chunk)
+            self._chunks.clear()
+            self._too_large = True
+        else:
+            self._chunks.append(chunk)
 
     def _parse_body(self) -> tuple[dict[str, list[bytes]], dict[str, list[Any]]]:
         """Form fields and files of the body.  Parsed here rather than by tornado, whose strict
         multipart parser rejects the CRLF preamble some clients (STILTS, taplint) send before
         the first boundary, which RFC 2046 allows."""
+        if self._too_large:
+            limit = self.service.limits.upload_bytes
+            raise web.HTTPError(413, reason=f"the request is larger than the {limit}-byte upload limit")
         if self._parsed is None:
             from tornado.httputil import HTTPInputError, parse_body_arguments
 
@@ -495,6 +502,67 @@ class TimeSeriesHandler(TapHandler):
             shutil.rmtree(spill, ignore_errors=True)
 
 
+@web.stream_request_body
+class LinksHandler(TapHandler):
+    """``GET|POST /lsstbox/datalink/links?ID=<obs_publisher_did>[&ID=...]``: DataLink 1.1 links."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        await self._links()
+
+    @web.authenticated
+    async def get(self) -> None:
+        await self._links()
+
+    async def _links(self) -> None:
+        from .datalink import links_table
+        from .votable import write_result
+
+        ids = self.arguments("ID")
+        if not ids:
+            raise web.HTTPError(400, reason="send ID=<obs_publisher_did> (from ivoa.ObsCore)")
+        if len(ids) > 1000:
+            raise web.HTTPError(400, reason=f"{len(ids)} IDs: at most 1000 per request")
+        obscore = self.service.obscore().get("ivoa.ObsCore")
+        if obscore is None:
+            raise web.HTTPError(404, reason="this release has no ObsCore table, so no DataLink links")
+        table = links_table(ids, obscore, self.server_url)
+        try:
+            fmt = parse_format(self.params().get("RESPONSEFORMAT"))
+        except ValueError as e:
+            raise web.HTTPError(400, reason=str(e)) from None
+        out = io.BytesIO()  # at most 1000 rows
+        write_result(out, fmt, table.schema, table.to_batches())
+        out.seek(0)
+        mime = "application/x-votable+xml;content=datalink" if fmt.name == "votable" else fmt.mime
+        await self.stream_file(out, mime)
+
+
+class FilesHandler(AuthenticatedFileHandler):
+    """``GET /lsstbox/files/<path>``: files of the release's Butler datastore (what DataLink
+    ``#this`` links point at); nothing outside it (tornado checks the resolved path)."""
+
+    auth_resource = "contents"
+
+    def initialize(
+        self,
+        path: str = "/",
+        default_filename: str | None = None,
+        allowed_symlink_directory: str | list[str] | None = None,
+    ) -> None:
+        # the root is set per request (see get)
+        super().initialize(path, default_filename, allowed_symlink_directory)
+
+    @web.authenticated
+    def get(self, path: str, include_body: bool = True) -> Any:  # type: ignore[override]
+        try:
+            release = self.settings["lsstbox_tap"].release_getter()
+        except ReleaseError as e:
+            raise web.HTTPError(503, reason=str(e).splitlines()[0]) from None
+        self.root = str(release.resolve(release.manifest["butler"]["root"]))
+        return super().get(path, include_body=include_body)
+
+
 class RootHandler(TapHandler):
     """``GET /lsstbox/tap``: where the service's endpoints are."""
 
@@ -519,4 +587,6 @@ def tap_handlers() -> list[tuple[str, type]]:
         (rf"{PREFIX}/(tables)/?", VosiHandler),
         (rf"{PREFIX}/(tables)/([^/]+)", VosiHandler),
         (r"/lsstbox/timeseries/(forced|dia)/?", TimeSeriesHandler),
+        (r"/lsstbox/datalink/links/?", LinksHandler),
+        (r"/lsstbox/files/(.+)", FilesHandler),
     ]

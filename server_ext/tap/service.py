@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import threading
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,7 +24,7 @@ from kernel_lib.adql import AdqlError
 from kernel_lib.engine import Engine, QueryCancelledError, ResultTooLargeError
 from kernel_lib.release.manifest import Release
 
-from .datalink import describe
+from .datalink import absolute_access_urls, describe
 from .uws import Job, JobRunner, JobStore, Result
 from .votable import Format, UnknownFormatError, parse_format, write_result
 
@@ -285,11 +285,14 @@ class TapService:
                 if progress is not None:
                     progress({"rows": table.num_rows})
                 schema, descriptors = describe(table.schema, base_url) if base_url else (table.schema, [])
+                batches = table.to_batches(65536)
+                if base_url:
+                    batches = [absolute_access_urls(b, base_url) for b in batches]
                 rows = write_result(
                     out,
                     q.fmt,
                     schema,
-                    table.to_batches(65536),
+                    batches,
                     overflow=overflow,
                     query=q.query,
                     service_descriptors=descriptors,
@@ -305,11 +308,14 @@ class TapService:
                 schema, descriptors = (
                     describe(pf.schema_arrow, base_url) if base_url else (pf.schema_arrow, [])
                 )
+                stream: Iterable[pa.RecordBatch] = pf.iter_batches(65536)
+                if base_url:
+                    stream = (absolute_access_urls(b, base_url) for b in stream)
                 rows = write_result(
                     out,
                     q.fmt,
                     schema,
-                    pf.iter_batches(65536),
+                    stream,
                     overflow=overflow,
                     query=q.query,
                     service_descriptors=descriptors,

@@ -389,3 +389,46 @@ def test_object_ids_come_with_light_curve_services(
     bad = session.get(url, params={"ID": "1; DROP TABLE x"})
     assert bad.status_code == 400 and "not an integer" in _error_text(bad)
     assert session.get(url.replace("forced", "nonsense"), params={"ID": oid}).status_code == 404
+
+
+def test_obscore_rows_link_to_their_files(
+    tap: pyvo.dal.TAPService, session: requests.Session, tap_server, tap_url: str
+) -> None:
+    """ivoa.ObsCore results: absolute access_url (DataLink), a links descriptor pyvo follows,
+    #this -> the FITS file from the Butler datastore; unknown ids and path tricks refused."""
+    from astropy.io import fits
+
+    res = tap.run_sync(
+        "SELECT TOP 2 obs_id, obs_publisher_did, access_url, access_format FROM ivoa.ObsCore "
+        "WHERE dataproduct_subtype = 'lsst.visit_image' ORDER BY obs_id"
+    )
+    rows = res.to_table()
+    assert len(rows) == 2 and all(str(u).startswith(tap_server.url) for u in rows["access_url"])
+    links = next(res.iter_datalinks())
+    this = [r for r in links if r.semantics == "#this"]
+    assert len(this) == 1 and this[0].content_type == "application/fits"
+    data = session.get(this[0].access_url)
+    assert data.status_code == 200
+    with fits.open(io.BytesIO(data.content)) as hdul:
+        assert hdul[1].data is not None and hdul[1].data.ndim == 2
+    direct = session.get(str(rows["access_url"][0]))  # the ObsCore URL is the same links service
+    assert direct.status_code == 200
+    assert list(parse_single_table(io.BytesIO(direct.content)).to_table()["semantics"]) == ["#this"]
+    unknown = session.get(f"{tap_server.url}lsstbox/datalink/links", params={"ID": "ivo://nowhere?x"})
+    errors = parse_single_table(io.BytesIO(unknown.content)).to_table()["error_message"]
+    assert str(errors[0]).startswith("NotFoundFault")
+    for trick in ("../manifest.json", "%2e%2e/manifest.json", "LSSTComCamSim/../../manifest.json"):
+        assert session.get(f"{tap_server.url}lsstbox/files/{trick}").status_code in (403, 404), trick
+    assert requests.get(this[0].access_url, timeout=30, allow_redirects=False).status_code in (302, 401, 403)
+
+
+def test_a_huge_upload_is_refused_with_a_413(session: requests.Session, tap_url: str) -> None:
+    """A request body beyond the upload limit (64 MB) stops being read: 413 and a VOTable error."""
+    big = b"x\n" + b"1\n" * (33 * 1024 * 1024)  # 66 MB
+    r = session.post(
+        f"{tap_url}/sync",
+        data={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,param:f"},
+        files={"f": ("t.csv", big, "text/csv")},
+    )
+    assert r.status_code == 413
+    assert "larger than" in _error_text(r)
