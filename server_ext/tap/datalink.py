@@ -177,5 +177,10 @@ def links_table(ids: list[str], obscore: pa.Table, base_url: str) -> pa.Table:
         "content_type": b"meta.code.mime",
         "content_length": b"phys.size;meta.file",
     }
-    fields = [pa.field(c, types[c], metadata={b"ucd": meta[c]}) for c in LINKS_COLUMNS]
+    fields = [
+        pa.field(
+            c, types[c], metadata={b"ucd": meta[c], **({b"unit": b"byte"} if c == "content_length" else {})}
+        )
+        for c in LINKS_COLUMNS
+    ]
     return pa.table([pa.array(rows[c], types[c]) for c in LINKS_COLUMNS], schema=pa.schema(fields))

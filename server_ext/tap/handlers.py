@@ -527,14 +527,14 @@ class LinksHandler(TapHandler):
         if obscore is None:
             raise web.HTTPError(404, reason="this release has no ObsCore table, so no DataLink links")
         table = links_table(ids, obscore, self.server_url)
-        try:
-            fmt = parse_format(self.params().get("RESPONSEFORMAT"))
+        try:  # DataLink 1.1: TABLEDATA unless another serialization is asked for
+            fmt = parse_format(self.params().get("RESPONSEFORMAT") or "votable/td")
         except ValueError as e:
             raise web.HTTPError(400, reason=str(e)) from None
         out = io.BytesIO()  # at most 1000 rows
         write_result(out, fmt, table.schema, table.to_batches())
         out.seek(0)
-        mime = "application/x-votable+xml;content=datalink" if fmt.name == "votable" else fmt.mime
+        mime = "application/x-votable+xml;content=datalink" if fmt.name.startswith("votable") else fmt.mime
         await self.stream_file(out, mime)
 
 

@@ -392,7 +392,7 @@ def test_object_ids_come_with_light_curve_services(
 
 
 def test_obscore_rows_link_to_their_files(
-    tap: pyvo.dal.TAPService, session: requests.Session, tap_server, tap_url: str
+    tap: pyvo.dal.TAPService, session: requests.Session, tap_server, tap_url: str, tmp_path: Path
 ) -> None:
     """ivoa.ObsCore results: absolute access_url (DataLink), a links descriptor pyvo follows,
     #this -> the FITS file from the Butler datastore; unknown ids and path tricks refused."""
@@ -414,6 +414,12 @@ def test_obscore_rows_link_to_their_files(
     direct = session.get(str(rows["access_url"][0]))  # the ObsCore URL is the same links service
     assert direct.status_code == 200
     assert list(parse_single_table(io.BytesIO(direct.content)).to_table()["semantics"]) == ["#this"]
+    lint = tmp_path / "links.vot"
+    lint.write_bytes(direct.content)
+    report = subprocess.run(
+        ["stilts", "datalinklint", f"votable={lint}"], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert "Errors: 0;" in report and "Warnings: 0;" in report, report
     unknown = session.get(f"{tap_server.url}lsstbox/datalink/links", params={"ID": "ivo://nowhere?x"})
     errors = parse_single_table(io.BytesIO(unknown.content)).to_table()["error_message"]
     assert str(errors[0]).startswith("NotFoundFault")
