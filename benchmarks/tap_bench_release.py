@@ -48,15 +48,6 @@ _PG_TYPES = {
     "boolean": "boolean",
     "text": "char",
 }
-_ARROW = {
-    "long": pa.int64(),
-    "int": pa.int32(),
-    "short": pa.int16(),
-    "double": pa.float64(),
-    "float": pa.float32(),
-    "boolean": pa.bool_(),
-    "char": pa.string(),
-}
 
 
 def dachs_table(rd: Path) -> dict[str, Any]:
@@ -93,7 +84,9 @@ def read_csv(csv: Path, columns: list[dict[str, Any]]) -> pa.Table:
     ``real`` columns straight to float32."""
     import pyarrow.csv as pcsv
 
-    types = {c["name"]: _ARROW[c["datatype"]] for c in columns}
+    from kernel_lib.release.schema import Column
+
+    types = {c["name"]: Column(c["name"], c["datatype"]).arrow_type for c in columns}
     table = pcsv.read_csv(csv, convert_options=pcsv.ConvertOptions(column_types=types))
     return table.select([c["name"] for c in columns])
 
@@ -221,31 +214,9 @@ def _write_synth(release: Path, csv: Path, info: dict[str, Any], order: int) -> 
         f"{res.margin_rows:,} margin rows in {time.perf_counter() - t0:.1f} s",
         flush=True,
     )
-    return {
-        "schema": SCHEMA,
-        "path": f"hats_synth/{TABLE}",
-        "margin": f"hats_synth/{TABLE}_margin" if res.margin_path else None,
-        "margin_arcsec": MARGIN_ARCSEC,
-        "rows": res.rows,
-        "margin_rows": res.margin_rows,
-        "partitions": res.partitions,
-        "partition_order": order,
-        "description": spec.description,
-        "ra_column": spec.ra_column,
-        "dec_column": spec.dec_column,
-        "primary_key": spec.primary_key,
-        "director": None,
-        "columns": [
-            {
-                "name": c.name,
-                "datatype": c.datatype,
-                "unit": c.unit,
-                "ucd": c.ucd,
-                "description": c.description,
-            }
-            for c in spec.columns
-        ],
-    }
+    from kernel_lib.release.builder import catalog_entry
+
+    return {"schema": SCHEMA} | catalog_entry(spec, res, f"hats_synth/{TABLE}", MARGIN_ARCSEC, order)
 
 
 def rows_per_partition(rows: int, order: int) -> float:

@@ -15,10 +15,10 @@ from tornado import web
 
 from kernel_lib.release.manifest import Release, ReleaseError
 
-__all__ = ["handlers"]
+__all__ = ["ReleaseFileHandler", "handlers", "release_of"]
 
 
-def _release(handler: web.RequestHandler) -> Release:
+def release_of(handler: web.RequestHandler) -> Release:
     try:
         return handler.settings["lsstbox_release"].get()
     except ReleaseError as e:
@@ -44,12 +44,13 @@ class ReleaseHandler(BoxAPIHandler):
 
     @web.authenticated
     def get(self) -> None:
-        rel = _release(self)
+        rel = release_of(self)
         self.finish(json.dumps(rel.summary(self.base_url)))
 
 
-class HipsHandler(AuthenticatedFileHandler):
-    """``GET /lsstbox/hips/<id>/<path>``: the release's HiPS trees as static files."""
+class ReleaseFileHandler(AuthenticatedFileHandler):
+    """Static files of a folder of the release, whose root each ``get`` sets from the manifest;
+    tornado refuses paths resolving outside it; errors as the box's JSON."""
 
     auth_resource = "contents"
 
@@ -59,20 +60,23 @@ class HipsHandler(AuthenticatedFileHandler):
         default_filename: str | None = None,
         allowed_symlink_directory: str | list[str] | None = None,
     ) -> None:
-        # the root is set per request from the manifest (see get)
         super().initialize(path, default_filename, allowed_symlink_directory)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        BoxAPIHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
+
+
+class HipsHandler(ReleaseFileHandler):
+    """``GET /lsstbox/hips/<id>/<path>``: the release's HiPS trees as static files."""
 
     @web.authenticated
     def get(self, hips_id: str, path: str, include_body: bool = True) -> Any:  # type: ignore[override]
-        rel = _release(self)
+        rel = release_of(self)
         trees = {h["id"]: h for h in rel.hips}
         if hips_id not in trees:
             raise web.HTTPError(404, reason=f"no HiPS {hips_id!r} in release {rel.name}")
         self.root = str(rel.resolve(trees[hips_id]["path"]))
         return super().get(path or "index.html", include_body=include_body)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        BoxAPIHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
 
 
 class HipsListHandler(BoxAPIHandler):
@@ -80,7 +84,7 @@ class HipsListHandler(BoxAPIHandler):
 
     @web.authenticated
     def get(self) -> None:
-        rel = _release(self)
+        rel = release_of(self)
         self.finish(json.dumps(rel.summary(self.base_url)["hips"]))
 
 

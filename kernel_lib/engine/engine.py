@@ -215,6 +215,12 @@ class Engine:
         self.join_product_limit = float(join_product_limit)
         #: per-thread state of the running query (one engine serves concurrent TAP jobs)
         self._local = threading.local()
+        #: unit/UCD/description of the release's columns by name (the first table's wins)
+        self._release_meta: dict[str, dict[bytes, bytes]] = {}
+        for info in self.infos.values():
+            for c in info.entry.get("columns", []):
+                md = {k.encode(): str(c[k]).encode() for k in ("unit", "ucd", "description") if c.get(k)}
+                self._release_meta.setdefault(str(c["name"]), md)
         self.schema: dict[str, dict[str, str]] = {}
         for info in self.infos.values():
             cols = {str(c["name"]): str(c.get("datatype", "double")) for c in info.entry.get("columns", [])}
@@ -560,11 +566,9 @@ class Engine:
         """Attach unit/UCD/description to the result's fields: from the query's SELECT list by
         position (:mod:`.describe`), else those of same-named columns (the query's extra tables'
         first, then the release's)."""
-        meta: dict[str, dict[bytes, bytes]] = dict(getattr(self._local, "extra_meta", None) or {})
-        for info in self.infos.values():
-            for c in info.entry.get("columns", []):
-                md = {k.encode(): str(c[k]).encode() for k in ("unit", "ucd", "description") if c.get(k)}
-                meta.setdefault(str(c["name"]), md)
+        meta = dict(getattr(self._local, "extra_meta", None) or {})
+        for name, md in self._release_meta.items():
+            meta.setdefault(name, md)
         by_position = getattr(self._local, "output_meta", None)
         if by_position is not None and len(by_position) != table.num_columns:
             by_position = None

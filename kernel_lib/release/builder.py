@@ -26,15 +26,45 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .catalogs import make_catalogs
-from .hats_writer import write_hats_catalog
+from .hats_writer import HatsResult, write_hats_catalog
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST_NAME
 from .model import BANDS, INSTRUMENT, ImageRecord, Profile, Visit, get_profile, plan_visits
-from .schema import TABLES
+from .schema import TABLES, TableSpec
 from .truth import make_truth
 
-__all__ = ["BuildError", "build_release"]
+__all__ = ["BuildError", "build_release", "catalog_entry"]
 
 STAGING_PREFIX = ".lsstbox-building-"
+
+
+def catalog_entry(
+    spec: TableSpec, res: HatsResult, path: str, margin_arcsec: float, partition_order: int
+) -> dict[str, Any]:
+    """The manifest entry of a HATS catalog written at ``path`` (relative to the release)."""
+    return {
+        "path": path,
+        "margin": f"{path}_margin" if res.margin_path else None,
+        "margin_arcsec": margin_arcsec,
+        "rows": res.rows,
+        "margin_rows": res.margin_rows,
+        "partitions": res.partitions,
+        "partition_order": partition_order,
+        "description": spec.description,
+        "ra_column": spec.ra_column,
+        "dec_column": spec.dec_column,
+        "primary_key": spec.primary_key,
+        "director": list(spec.director) if spec.director else None,
+        "columns": [
+            {
+                "name": c.name,
+                "datatype": c.datatype,
+                "unit": c.unit,
+                "ucd": c.ucd,
+                "description": c.description,
+            }
+            for c in spec.columns
+        ],
+    }
 
 
 class BuildError(RuntimeError):
@@ -186,30 +216,9 @@ def build_release(
         for name, cd in cats.items():
             spec = TABLES[name]
             res = _write_catalog(prof, spec, cd, stage / "hats", wide.get(name))
-            catalogs[name] = {
-                "path": f"hats/{name}",
-                "margin": f"hats/{name}_margin" if res.margin_path else None,
-                "margin_arcsec": prof.margin_arcsec,
-                "rows": res.rows,
-                "margin_rows": res.margin_rows,
-                "partitions": res.partitions,
-                "partition_order": prof.partition_order,
-                "description": spec.description,
-                "ra_column": spec.ra_column,
-                "dec_column": spec.dec_column,
-                "primary_key": spec.primary_key,
-                "director": list(spec.director) if spec.director else None,
-                "columns": [
-                    {
-                        "name": c.name,
-                        "datatype": c.datatype,
-                        "unit": c.unit,
-                        "ucd": c.ucd,
-                        "description": c.description,
-                    }
-                    for c in spec.columns
-                ],
-            }
+            catalogs[name] = catalog_entry(
+                spec, res, f"hats/{name}", prof.margin_arcsec, prof.partition_order
+            )
             bar.update(1)
         t = step("hats", t)
         manifest: dict[str, Any] = {

@@ -18,10 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler
+from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from kernel_lib.release.manifest import ReleaseError
+from server_ext.handlers import ReleaseFileHandler, release_of
 
 from .service import TapError, TapService, parse_query
 from .uws import (
@@ -112,25 +113,21 @@ class TapHandler(APIHandler):
         """Uploaded file parts by form name."""
         return {name: parts[0].body for name, parts in self._parse_body()[1].items() if parts}
 
+    def _arguments(self) -> dict[str, list[str]]:
+        """Every parameter of the query string and the form body, names upper-cased."""
+        merged: dict[str, list[str]] = {}
+        for source in (self.request.query_arguments, self._parse_body()[0]):
+            for name, values in source.items():
+                merged.setdefault(name.upper(), []).extend(v.decode("utf-8", "replace") for v in values)
+        return merged
+
     def params(self) -> dict[str, str]:
         """Request parameters (query string and form body), names upper-cased, last value wins."""
-        out: dict[str, str] = {}
-        merged = {**self.request.query_arguments}
-        for name, values in self._parse_body()[0].items():
-            merged[name] = merged.get(name, []) + values
-        for name, values in merged.items():
-            if values:
-                out[name.upper()] = values[-1].decode("utf-8", errors="replace")
-        return out
+        return {name: values[-1] for name, values in self._arguments().items() if values}
 
     def arguments(self, name: str) -> list[str]:
         """Every value of parameter ``name`` (case-insensitive), query string and body."""
-        merged = {**self.request.query_arguments}
-        for key, values in self._parse_body()[0].items():
-            merged[key] = merged.get(key, []) + values
-        return [
-            v.decode("utf-8", "replace") for k, vs in merged.items() if k.upper() == name.upper() for v in vs
-        ]
+        return self._arguments().get(name.upper(), [])
 
     def user(self) -> str:
         """The owner of jobs made by this request.
@@ -185,6 +182,18 @@ class TapHandler(APIHandler):
         except TapError as e:
             raise web.HTTPError(e.status, reason=e.message) from None
 
+    async def run_and_stream(self, q: Any, tables: dict[str, Any], base_url: str | None = None) -> None:
+        """Run ``q`` in a worker thread into a spooled file (spill folder removed after), then
+        stream it to the client."""
+        spill = Path(tempfile.mkdtemp(prefix="lsstbox-tap-"))
+        try:
+            with tempfile.SpooledTemporaryFile(max_size=32 << 20) as out:
+                await self.in_thread(self.service.run, q, tables, out, spill_dir=spill, base_url=base_url)
+                out.seek(0)
+                await self.stream_file(out, q.fmt.mime)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
+
     async def stream_file(self, f: Any, mime: str) -> None:
         self.set_header("Content-Type", mime)
         while True:
@@ -215,16 +224,8 @@ class SyncHandler(TapHandler):
             q = parse_query(self.params(), svc.limits)
         except TapError as e:
             raise web.HTTPError(e.status, reason=e.message) from None
-        parts = self.files()
-        spill = Path(tempfile.mkdtemp(prefix="lsstbox-tap-sync-"))
-        try:
-            with tempfile.SpooledTemporaryFile(max_size=32 << 20) as out:
-                tables = await self.in_thread(svc.tables_for, q, parts)
-                await self.in_thread(svc.run, q, tables, out, spill_dir=spill, base_url=self.server_url)
-                out.seek(0)
-                await self.stream_file(out, q.fmt.mime)
-        finally:
-            shutil.rmtree(spill, ignore_errors=True)
+        tables = await self.in_thread(svc.tables_for, q, self.files())
+        await self.run_and_stream(q, tables, self.server_url)
 
 
 # -- asynchronous jobs (UWS 1.1) -----------------------------------------------------------------
@@ -492,14 +493,7 @@ class TimeSeriesHandler(TapHandler):
             q = parse_query(params, self.service.limits)
         except TapError as e:
             raise web.HTTPError(e.status, reason=e.message) from None
-        spill = Path(tempfile.mkdtemp(prefix="lsstbox-timeseries-"))
-        try:
-            with tempfile.SpooledTemporaryFile(max_size=32 << 20) as out:
-                await self.in_thread(self.service.run, q, {}, out, spill_dir=spill)
-                out.seek(0)
-                await self.stream_file(out, q.fmt.mime)
-        finally:
-            shutil.rmtree(spill, ignore_errors=True)
+        await self.run_and_stream(q, {})
 
 
 @web.stream_request_body
@@ -538,27 +532,13 @@ class LinksHandler(TapHandler):
         await self.stream_file(out, mime)
 
 
-class FilesHandler(AuthenticatedFileHandler):
+class FilesHandler(ReleaseFileHandler):
     """``GET /lsstbox/files/<path>``: files of the release's Butler datastore (what DataLink
-    ``#this`` links point at); nothing outside it (tornado checks the resolved path)."""
-
-    auth_resource = "contents"
-
-    def initialize(
-        self,
-        path: str = "/",
-        default_filename: str | None = None,
-        allowed_symlink_directory: str | list[str] | None = None,
-    ) -> None:
-        # the root is set per request (see get)
-        super().initialize(path, default_filename, allowed_symlink_directory)
+    ``#this`` links point at); nothing outside it."""
 
     @web.authenticated
     def get(self, path: str, include_body: bool = True) -> Any:  # type: ignore[override]
-        try:
-            release = self.settings["lsstbox_tap"].release_getter()
-        except ReleaseError as e:
-            raise web.HTTPError(503, reason=str(e).splitlines()[0]) from None
+        release = release_of(self)
         self.root = str(release.resolve(release.manifest["butler"]["root"]))
         return super().get(path, include_body=include_body)
 
