@@ -127,3 +127,6 @@ class LsstBoxApp(ExtensionApp):
 
         self.handlers.extend(handlers())
         self.handlers.extend(tap_handlers())
+        from .images.handlers import image_handlers
+
+        self.handlers.extend(image_handlers())

@@ -25,6 +25,8 @@ __all__ = ["Schema", "TableInfo", "resolve", "schema_from_tables"]
 Schema = Mapping[str, Mapping[str, str]]
 TableInfo = Mapping[str, str]
 
+#: datatypes of geometry-valued columns (ObsCore's s_region is a "region")
+_GEOMETRY = {"region", "point", "circle", "polygon"}
 _NUMERIC = {"long", "int", "short", "double", "float", "boolean", "numeric"}
 _MATH = (
     exp.Abs, exp.Ceil, exp.Degrees, exp.Exp, exp.Floor, exp.Ln, exp.Log, exp.Mod, exp.Pow,
@@ -159,6 +161,8 @@ class _Resolver:
             return "unknown"
         if isinstance(e, exp.Column):
             t = types.get(id(e), "unknown")
+            if t in _GEOMETRY:
+                return "geometry"
             return "numeric" if t in _NUMERIC else ("string" if t == "char" else t)
         if isinstance(e, exp.Literal):
             return "string" if e.is_string else "numeric"

@@ -121,11 +121,13 @@ def _is_point(e: exp.Expr) -> bool:
 
 def _predicate(node: nodes.Contains | nodes.Intersects) -> exp.Expr:
     a, b = node.this, node.expression
+    while isinstance(a, exp.Paren):
+        a = a.this
+    while isinstance(b, exp.Paren):
+        b = b.this
+    if isinstance(a, exp.Column) or isinstance(b, exp.Column):
+        return _region_column_predicate(node, a, b)
     for g in (a, b):
-        if isinstance(g, exp.Column):
-            raise UnsupportedFeatureError(
-                f"geometry-valued column {g.sql()} (only POINT(ra, dec) of columns)"
-            )
         if isinstance(g, nodes.Region):
             raise UnsupportedFeatureError("REGION (STC-S) is not supported")
     if _is_point(a):
@@ -144,6 +146,53 @@ def _predicate(node: nodes.Contains | nodes.Intersects) -> exp.Expr:
         return circle_polygon
     kinds = f"{type(a).__name__.upper()}, {type(b).__name__.upper()}"
     raise UnsupportedFeatureError(f"{type(node).__name__.upper()}({kinds}) is not supported")
+
+
+def _pos_string(shape: exp.Expr) -> str:
+    """A constant CIRCLE/POLYGON/BOX as a POS-like string for the region functions."""
+    _check_coordsys(shape)
+    if isinstance(shape, nodes.Polygon):
+        vs = _polygon_vertices(shape)
+        return "POLYGON " + " ".join(f"{lon!r} {lat!r}" for lon, lat in vs)
+    vals = list(shape.expressions)
+    if isinstance(shape, nodes.Circle) and len(vals) == 2 and isinstance(vals[0], nodes.Point):
+        vals = [*vals[0].expressions, vals[1]]
+    if isinstance(shape, nodes.Box) and len(vals) == 3 and isinstance(vals[0], nodes.Point):
+        vals = [*vals[0].expressions, vals[1], vals[2]]
+    nums = geo.consts(vals)
+    if nums is None:
+        raise UnsupportedFeatureError(
+            f"{type(shape).__name__.upper()} against a region column must have constant values"
+        )
+    return f"{type(shape).__name__.upper()} " + " ".join(repr(float(v)) for v in nums)
+
+
+def _region_column_predicate(node: nodes.Contains | nodes.Intersects, a: exp.Expr, b: exp.Expr) -> exp.Expr:
+    """CONTAINS/INTERSECTS with a region-valued column (ObsCore's ``s_region``), evaluated on
+    the sphere by the DuckDB functions of :mod:`.regions`."""
+    contains = isinstance(node, nodes.Contains)
+    if isinstance(a, exp.Column) and isinstance(b, exp.Column):
+        raise UnsupportedFeatureError(f"{type(node).__name__.upper()} of two region columns is not supported")
+    column, other = (a, b) if isinstance(a, exp.Column) else (b, a)
+    if _is_point(other):
+        # CONTAINS(POINT, region) and INTERSECTS of a point and a region: the point is inside
+        lon, lat = _point(other)
+        return _call("lsstbox_region_contains", column.copy(), lon.copy(), lat.copy())
+    if not isinstance(other, nodes.Circle | nodes.Polygon | nodes.Box):
+        raise UnsupportedFeatureError(
+            f"{type(node).__name__.upper()} of a region column and {other.sql()[:40]} is not supported"
+        )
+    mode = "overlaps"
+    if contains:
+        # CONTAINS(region, shape): the region lies within the shape; CONTAINS(shape, region):
+        # the region contains the shape
+        mode = "within" if column is a else "contains"
+    return _call(
+        "lsstbox_region_relate",
+        column.copy(),
+        exp.Literal.string(_pos_string(other)),
+        exp.Literal.string(mode),
+    )
 
 
 def _circle_and_polygon(node: nodes.Contains | nodes.Intersects, a: exp.Expr, b: exp.Expr) -> exp.Expr | None:

@@ -239,6 +239,9 @@ def duckdb_cursor(threads: int | None = 1) -> Any:
             db = duckdb.connect()
             if threads:
                 db.execute(f"SET threads TO {int(threads)}")
+            from kernel_lib.adql.regions import register_duckdb_functions
+
+            register_duckdb_functions(db)
             _BASES[threads] = db
         return db.cursor()
 

@@ -50,6 +50,18 @@ Progress = Callable[[dict[str, int]], None]
 Env = dict[str, pa.Table]
 
 
+def _field_datatype(f: pa.Field) -> str:
+    """The resolver's datatype of an extra table's column: a string column whose UCD is
+    ``pos.outline`` (ObsCore's ``s_region``) or whose xtype names a region holds regions."""
+    meta = f.metadata or {}
+    ucd = meta.get(b"ucd", b"").decode(errors="replace")
+    xtype = meta.get(b"xtype", b"").decode(errors="replace").lower()
+    if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+        if ucd.startswith("pos.outline") or xtype in ("adql:region", "region"):
+            return "region"
+    return _datatype(f.type)
+
+
 def _datatype(t: pa.DataType) -> str:
     """The ADQL/VOTable datatype name the resolver knows for an Arrow type."""
     if pa.types.is_boolean(t):
@@ -237,7 +249,7 @@ class Engine:
         extra = {name.lower(): (name, t) for name, t in (tables or {}).items()}
         schema = dict(self.schema)
         for name, t in extra.values():
-            schema[name] = {f.name: _datatype(f.type) for f in t.schema}
+            schema[name] = {f.name: _field_datatype(f) for f in t.schema}
         tree = resolve(validate(query), schema)
         output_meta = output_metadata(tree, functools.partial(self._column_meta, extra))
         planner = Planner(self.infos, self.broadcast_rows, self.join_product_limit)

@@ -520,13 +520,13 @@ class LinksHandler(TapHandler):
         obscore = self.service.obscore().get("ivoa.ObsCore")
         if obscore is None:
             raise web.HTTPError(404, reason="this release has no ObsCore table, so no DataLink links")
-        table = links_table(ids, obscore, self.server_url)
+        table, descriptors = links_table(ids, obscore, self.server_url)
         try:  # DataLink 1.1: TABLEDATA unless another serialization is asked for
             fmt = parse_format(self.params().get("RESPONSEFORMAT") or "votable/td")
         except ValueError as e:
             raise web.HTTPError(400, reason=str(e)) from None
-        out = io.BytesIO()  # at most 1000 rows
-        write_result(out, fmt, table.schema, table.to_batches())
+        out = io.BytesIO()  # at most 1000 IDs
+        write_result(out, fmt, table.schema, table.to_batches(), service_descriptors=descriptors)
         out.seek(0)
         mime = "application/x-votable+xml;content=datalink" if fmt.name.startswith("votable") else fmt.mime
         await self.stream_file(out, mime)

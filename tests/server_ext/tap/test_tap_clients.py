@@ -413,7 +413,10 @@ def test_obscore_rows_link_to_their_files(
         assert hdul[1].data is not None and hdul[1].data.ndim == 2
     direct = session.get(str(rows["access_url"][0]))  # the ObsCore URL is the same links service
     assert direct.status_code == 200
-    assert list(parse_single_table(io.BytesIO(direct.content)).to_table()["semantics"]) == ["#this"]
+    assert list(parse_single_table(io.BytesIO(direct.content)).to_table()["semantics"]) == [
+        "#this",
+        "#cutout",
+    ]
     lint = tmp_path / "links.vot"
     lint.write_bytes(direct.content)
     report = subprocess.run(
