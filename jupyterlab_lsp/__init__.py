@@ -25,7 +25,10 @@ __all__ = [
     "__version__",
     "adql",
     "build_release",
+    "get_datalink_result",
+    "get_pyvo_auth",
     "get_query_history",
+    "get_siav2_service",
     "get_tap_service",
     "open_catalog",
     "open_release",
@@ -45,6 +48,9 @@ _LAZY = {
     "get_tap_service": "kernel_lib.rsp",
     "retrieve_query": "kernel_lib.rsp",
     "get_query_history": "kernel_lib.rsp",
+    "get_siav2_service": "kernel_lib.rsp",
+    "get_datalink_result": "kernel_lib.rsp",
+    "get_pyvo_auth": "kernel_lib.rsp",
 }
 
 

@@ -334,3 +334,26 @@ def test_datalinklint_on_links_with_cutouts_and_progenitors(
         ["stilts", "datalinklint", f"votable={doc}"], capture_output=True, text=True, timeout=120
     ).stdout
     assert "Errors: 0;" in report and "Warnings: 0;" in report, report
+
+
+def test_rsp_helpers_sia_datalink_soda(
+    tap_server: JupyterProcess, obscore: list[dict], tiny_release: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lsst.rsp-named helpers a Rubin notebook uses: get_siav2_service, get_datalink_result,
+    get_pyvo_auth."""
+    import jupyterlab_lsp as box
+
+    monkeypatch.setenv("LSSTBOX_TAP_URL", f"{tap_server.url}lsstbox/tap")
+    monkeypatch.setenv("LSSTBOX_TOKEN", tap_server.token)
+    rec = _coadd(obscore, "i")
+    sia = box.get_siav2_service("dp1")
+    found = sia.search(pos=(rec["s_ra"], rec["s_dec"], 1e-4), calib_level=3, dpsubtype="lsst.deep_coadd")
+    row = next(r for r in found if r["lsst_band"] == "i")
+    dl = box.get_datalink_result(row)
+    sq = SodaQuery.from_resource(dl, dl.get_adhocservice_by_id("cutout-sync"), session=box.get_pyvo_auth())
+    sq.circle = (rec["s_ra"], rec["s_dec"], 3 / 3600)
+    _cutout_checks(sq.execute_stream().read(), rec["s_ra"], rec["s_dec"], rec, tiny_release)
+    with pytest.raises(ValueError, match="dp1"):
+        box.get_siav2_service("dp02")
+    with pytest.raises(ValueError, match="access_url"):
+        box.get_datalink_result({"obs_id": "x"})
