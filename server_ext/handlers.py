@@ -7,6 +7,9 @@ Errors are mapped to responses in one place (:meth:`BoxAPIHandler.write_error`):
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler
@@ -88,9 +91,78 @@ class HipsListHandler(BoxAPIHandler):
         self.finish(json.dumps(rel.summary(self.base_url)["hips"]))
 
 
+#: what ``GET /lsstbox/moc/<id>.<ext>`` serves: the FITS file as written, or mocpy's serialisations
+MOC_FORMATS = {
+    "fits": "application/fits",
+    "json": "application/json; charset=UTF-8",
+    "txt": "text/plain; charset=UTF-8",
+}
+_MOC_NAME = re.compile(r"^([A-Za-z0-9_-]+)\.(fits|json|txt)$")
+
+
+@lru_cache(maxsize=64)
+def _moc_text(path: str, mtime_ns: int, fmt: str) -> str:
+    from mocpy import MOC
+
+    return str(MOC.from_fits(path).to_string(format="json" if fmt == "json" else "ascii"))
+
+
+class MocHandler(ReleaseFileHandler):
+    """``GET /lsstbox/moc/<id>.fits|json|txt``: the IVOA MOC of a catalog or image collection."""
+
+    @web.authenticated
+    def get(self, name: str, include_body: bool = True) -> Any:  # type: ignore[override]
+        rel = release_of(self)
+        m = _MOC_NAME.match(name)
+        if not m:
+            raise web.HTTPError(
+                404, reason=f"no MOC {name!r}: ask for <id>.fits, <id>.json or <id>.txt (ids: /lsstbox/moc/)"
+            )
+        moc_id, fmt = m.groups()
+        mocs = {mo["id"]: mo for mo in rel.mocs}
+        if moc_id not in mocs:
+            raise web.HTTPError(404, reason=f"no MOC {moc_id!r} in release {rel.name}")
+        try:
+            path = rel.resolve(mocs[moc_id]["path"])
+        except ReleaseError as e:
+            raise web.HTTPError(404, reason=str(e)) from None
+        if fmt == "fits":
+            self.root = str(path.parent)
+            return super().get(path.name, include_body=include_body)
+        try:
+            text = _moc_text(str(path), path.stat().st_mtime_ns, fmt)
+        except OSError:
+            raise web.HTTPError(404, reason=f"MOC {moc_id!r} is missing from release {rel.name}") from None
+        self.set_header("Content-Type", MOC_FORMATS[fmt])
+        if include_body:
+            self.finish(text)
+        else:
+            self.set_header("Content-Length", str(len(text.encode())))
+            self.finish()
+        return None
+
+    def get_content_type(self) -> str:
+        return (
+            MOC_FORMATS["fits"]
+            if Path(self.absolute_path or "").suffix == ".fits"
+            else super().get_content_type()
+        )
+
+
+class MocListHandler(BoxAPIHandler):
+    """``GET /lsstbox/moc/``: the MOCs of the release (id, title, kind, band, order, sky fraction, url)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        rel = release_of(self)
+        self.finish(json.dumps(rel.summary(self.base_url)["mocs"]))
+
+
 def handlers() -> list[tuple[str, type, dict[str, Any]] | tuple[str, type]]:
     return [
         (url_path_join("/lsstbox", "api", "release"), ReleaseHandler),
         (r"/lsstbox/hips/?", HipsListHandler),
         (r"/lsstbox/hips/([^/]+)/(.*)", HipsHandler),
+        (r"/lsstbox/moc/?", MocListHandler),
+        (r"/lsstbox/moc/([^/]+)", MocHandler),
     ]

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .catalogs import make_catalogs
 from .hats_writer import HatsResult, write_hats_catalog
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST_NAME
+from .moc import write_release_mocs
 from .model import BANDS, INSTRUMENT, ImageRecord, Profile, Visit, get_profile, plan_visits
 from .schema import TABLES, TableSpec
 from .truth import make_truth
@@ -189,7 +190,7 @@ def build_release(
     n_images = len(BANDS) * len(prof.skymap.patches) + prof.visits_per_band * len(BANDS) * len(
         prof.camera.detectors
     )
-    total = 3 + len(TABLES) + (n_images + 3 if images else 0) + (1 if hips and images else 0)
+    total = 4 + len(TABLES) + (n_images + 3 if images else 0) + (1 if hips and images else 0)
     if prof.wide_area_deg2 > 0:
         from .wide import wide_pixels
 
@@ -245,6 +246,10 @@ def build_release(
             manifest.update(
                 _images_butler_hips(prof, truth, visits, cats, stage, seed, workers, bar, hips, step)
             )
+        t = time.perf_counter()
+        manifest["mocs"] = write_release_mocs(stage, manifest)  # after the catalogs and ObsCore
+        bar.update(1)
+        step("moc", t)
         timings["total"] = round(time.perf_counter() - t_start, 3)
         manifest["build"] = {"seconds": timings, "bytes": _du(stage)}
         (stage / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")

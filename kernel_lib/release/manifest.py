@@ -82,6 +82,8 @@ class Release:
             yield "ObsCore table", self.manifest["obscore"]["path"]
         for h in self.hips:
             yield f"HiPS {h['id']}", h["path"]
+        for m in self.mocs:
+            yield f"MOC {m['id']}", m["path"]
 
     # -- contents ------------------------------------------------------------------------------
     @property
@@ -95,6 +97,11 @@ class Release:
     @property
     def hips(self) -> list[dict[str, Any]]:
         return list(self.manifest.get("hips", []))
+
+    @property
+    def mocs(self) -> list[dict[str, Any]]:
+        """The MOCs of the catalogs and image collections (empty for a release built before them)."""
+        return list(self.manifest.get("mocs", []))
 
     @property
     def butler(self) -> dict[str, Any] | None:
@@ -151,11 +158,25 @@ class Release:
             }
             for h in self.hips
         ]
+        mocs = [
+            {
+                "id": mo["id"],
+                "title": mo.get("title", mo["id"]),
+                "kind": mo.get("kind", ""),
+                "band": mo.get("band", ""),
+                "order": mo.get("order"),
+                "sky_fraction": mo.get("sky_fraction"),
+                "url": f"{base}/lsstbox/moc/{mo['id']}.fits",
+            }
+            for mo in self.mocs
+        ]
         services = [
             {"name": "Release manifest", "url": f"{base}/lsstbox/api/release", "status": "ok"},
         ]
         if hips:
             services.append({"name": "HiPS", "url": f"{base}/lsstbox/hips/", "status": "ok"})
+        if mocs:
+            services.append({"name": "MOC", "url": f"{base}/lsstbox/moc/", "status": "ok"})
         butler = None
         if self.butler:
             butler = {
@@ -173,6 +194,7 @@ class Release:
             "catalogs": cats,
             "images": images,
             "hips": hips,
+            "mocs": mocs,
             "butler": butler,
             "services": services,
         }
