@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Dict, Unicode, default
 
 from kernel_lib.release.manifest import MANIFEST_NAME, Release, ReleaseError
 
@@ -87,6 +87,12 @@ class LsstBoxApp(ExtensionApp):
         "'identity' (the authenticated identity, for identity providers with stable user names).",
     ).tag(config=True)
 
+    upstreams = Dict(
+        help="Remote services reachable at /lsstbox/proxy/<name>/: {name: {'url': ..., 'token' | "
+        "'token_env' | 'token_file': ..., 'header': 'Authorization', 'timeout': 60}}, over those of "
+        "$LSSTBOX_UPSTREAMS (JSON, same form).",
+    ).tag(config=True)
+
     @default("release")
     def _default_release(self) -> str:
         return os.environ.get("LSSTBOX_RELEASE", "")
@@ -116,6 +122,11 @@ class LsstBoxApp(ExtensionApp):
         )
         self.settings["lsstbox_tap"] = self.tap = TapService(state.get, jobs)
         self.settings["lsstbox_tap_owner"] = self.tap_owner
+        from .proxy import load_upstreams
+
+        self.settings["lsstbox_upstreams"] = load_upstreams(
+            self.upstreams, os.environ.get("LSSTBOX_UPSTREAMS", ""), self.log
+        )
 
     async def stop_extension(self) -> None:
         tap = getattr(self, "tap", None)
@@ -127,6 +138,9 @@ class LsstBoxApp(ExtensionApp):
 
         self.handlers.extend(handlers())
         self.handlers.extend(tap_handlers())
+        from .proxy import proxy_handlers
+
+        self.handlers.extend(proxy_handlers())
         from .images.handlers import image_handlers
 
         self.handlers.extend(image_handlers())
