@@ -158,12 +158,49 @@ def test_top_offset_math_and_strings() -> None:
         ("SELECT IN_UNIT(ra, 'rad') FROM t", "IN_UNIT"),
         ("SELECT ivo_healpix_index(6, ra, dec) FROM t", "ivo_healpix_index"),
         ("SELECT id FROM t WHERE 1 = CONTAINS(POINT(ra, dec), POLYGON(ra, 1, 2, 1, 2, 2))", "constants"),
-        ("SELECT id FROM t WHERE 1 = INTERSECTS(s_region, CIRCLE(1, 2, 3))", "geometry-valued column"),
+        ("SELECT id FROM t WHERE 1 = INTERSECTS(s_region, s_region)", "two region columns"),
+        ("SELECT id FROM t WHERE 1 = INTERSECTS(s_region, CIRCLE(ra, 2, 3))", "constant values"),
     ],
 )
 def test_unsupported(adql: str, message: str) -> None:
     with pytest.raises(UnsupportedFeatureError, match=message):
         to_duckdb(adql)
+
+
+def test_region_columns_on_the_sphere() -> None:
+    """CONTAINS/INTERSECTS with a region-valued column (ObsCore's s_region, STC-S strings)."""
+    from kernel_lib.adql.regions import register_duckdb_functions
+
+    df = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            # two 1-degree squares at RA 0 (across the wrap) and near the pole, and a bad string
+            "s_region": [
+                "POLYGON ICRS 359.5 -0.5 0.5 -0.5 0.5 0.5 359.5 0.5",
+                "POLYGON ICRS 0 88 90 88 180 88 270 88",
+                "not a region",
+            ],
+        }
+    )
+    con = duckdb.connect()
+    register_duckdb_functions(con)
+    con.register("t_df", df)
+
+    def q(where: str) -> set[int]:
+        sql = to_duckdb(f"SELECT id FROM t WHERE {where}", tables={"t": "t_df"})
+        return {r[0] for r in con.execute(sql).fetchall()}
+
+    assert q("CONTAINS(POINT('ICRS', 0.2, 0.1), s_region) = 1") == {1}
+    assert q("CONTAINS(POINT('ICRS', 359.8, -0.4), s_region) = 1") == {1}
+    assert q("CONTAINS(POINT('ICRS', 45, 89.5), s_region) = 1") == {2}
+    assert q("CONTAINS(POINT('ICRS', 10, 10), s_region) = 1") == set()
+    assert q("INTERSECTS(CIRCLE('ICRS', 1.0, 0, 0.6), s_region) = 1") == {1}
+    assert q("INTERSECTS(CIRCLE('ICRS', 1.2, 0, 0.6), s_region) = 1") == set()
+    assert q("INTERSECTS(POLYGON('ICRS', 0.4, 0.4, 2, 0.4, 2, 2), s_region) = 1") == {1}
+    assert q("CONTAINS(s_region, CIRCLE('ICRS', 0, 0, 5)) = 1") == {1}
+    assert q("CONTAINS(CIRCLE('ICRS', 0, 0, 0.1), s_region) = 1") == {1}
+    assert q("CONTAINS(CIRCLE('ICRS', 0, 0, 0.6), s_region) = 1") == set()
+    con.close()
 
 
 def test_spatial_constraints() -> None:
