@@ -17,7 +17,6 @@ Errors name the fault as SODA does: ``UsageError`` (bad or missing parameters), 
 from __future__ import annotations
 
 import functools
-import io
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -172,15 +171,50 @@ class _ImageInfo:
     nx: int
     ny: int
     wcs: Any
-    primary: Any  # astropy Header
-    headers: dict[str, Any]  # EXTNAME -> astropy Header (WCS, BUNIT, MP_* of the mask)
+    primary: bytes  # the primary HDU's cards (80-byte images), without END
+    planes: dict[str, tuple[int, bytes, float, float]]  # EXTNAME -> (BITPIX, cards, CRPIX1, CRPIX2)
 
 
 _INFO_LOCK = threading.Lock()
+_BITPIX = {np.dtype(np.float32): -32, np.dtype(np.int32): 32, np.dtype(np.float64): -64}
+
+
+def _card(key: str, value: Any, comment: str = "") -> bytes:
+    import warnings
+
+    from astropy.io import fits
+    from astropy.io.fits.verify import VerifyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VerifyWarning)  # a long value drops its comment
+        return fits.Card(key, value, comment).image.encode("ascii")
+
+
+def _cards(header: Any, skip: frozenset[str] = frozenset()) -> bytes:
+    """The header's cards as FITS card images (long keywords become HIERARCH cards, long
+    comments are cut, as astropy's writer does)."""
+    import warnings
+
+    from astropy.io import fits
+    from astropy.io.fits.verify import VerifyWarning
+
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VerifyWarning)
+        for card in header.cards:
+            if card.keyword in skip:
+                continue
+            out.append(fits.Card(card.keyword, card.value, card.comment).image.encode("ascii"))
+    return b"".join(out)
+
+
+_WCS_SHIFTED = frozenset({"CRPIX1", "CRPIX2", "LTV1", "LTV2", "EXTNAME"})
 
 
 @functools.lru_cache(maxsize=512)
 def _image_info(path: str, mtime: float) -> _ImageInfo:
+    """What a cutout of ``path`` needs that does not depend on the box: size, WCS, and the
+    headers already serialised, so a request only writes the few cards that change."""
     import fitsio
     from astropy.wcs import WCS
 
@@ -195,11 +229,22 @@ def _image_info(path: str, mtime: float) -> _ImageInfo:
         if len(dims) != 2:
             raise SodaError(f"UsageError: {Path(path).name} is not a 2-d image", 400)
         primary = _astropy_header(f[0].read_header())
-        headers = {
-            n: _astropy_header(f[n].read_header()) for n in ("IMAGE", "MASK", "VARIANCE") if n in names
-        }
-    wcs = WCS(headers["IMAGE"], relax=True, fix=False)
-    return _ImageInfo(int(dims[1]), int(dims[0]), wcs, primary, headers)
+        planes = {}
+        for n in ("IMAGE", "MASK", "VARIANCE"):
+            if n not in names:
+                continue
+            header = _astropy_header(f[n].read_header())
+            dtype = {"MASK": np.dtype(np.int32)}.get(n, np.dtype(np.float32))
+            planes[n] = (
+                _BITPIX[dtype],
+                _cards(header, _WCS_SHIFTED),
+                float(header.get("CRPIX1", 0.0)),
+                float(header.get("CRPIX2", 0.0)),
+            )
+            if n == "IMAGE":
+                wcs = WCS(header, relax=True, fix=False)
+    primary_cards = _card("SIMPLE", True) + _card("BITPIX", 8) + _card("NAXIS", 0) + _card("EXTEND", True)
+    return _ImageInfo(int(dims[1]), int(dims[0]), wcs, primary_cards + _cards(primary), planes)
 
 
 def image_info(path: Path) -> _ImageInfo:
@@ -211,11 +256,19 @@ def image_info(path: Path) -> _ImageInfo:
         return _image_info(str(path), st.st_mtime)
 
 
+def _block(cards: bytes) -> bytes:
+    """A header: the cards, END, padded with blanks to a multiple of 2880 bytes."""
+    h = cards + b"END".ljust(80)
+    return h + b" " * (-len(h) % 2880)
+
+
 def cutout_fits(path: Path, footprint: str | None, c: Cutout) -> bytes:
     """The FITS bytes of cutout ``c`` of the image file ``path`` (``footprint``: its ObsCore
-    ``s_region``, to decide overlap on the sphere first)."""
+    ``s_region``, to decide overlap on the sphere first).
+
+    The headers are the parent's, serialised once per file (:func:`_image_info`); a cutout only
+    changes ``NAXISn``, ``CRPIXn`` (the WCS shifted by the box's origin) and ``LTVn``."""
     import fitsio
-    from astropy.io import fits
     from lsst import sphgeom
 
     shape = parse_region(c.pos)
@@ -235,34 +288,37 @@ def cutout_fits(path: Path, footprint: str | None, c: Cutout) -> bytes:
     sl = (slice(y0, y0 + h), slice(x0, x0 + w))
     planes = ["IMAGE"] if c.detail == "Image" else ["IMAGE", "MASK", "VARIANCE"]
     with fitsio.FITS(str(path)) as f:
-        data = {name: f[name][sl] for name in planes if name in info.headers}
-    sub = info.wcs.slice(sl)
-    wcs_cards = sub.to_header(relax=True)
-    primary = fits.Header(info.primary, copy=True)
-    primary["CUTOUT"] = (c.pos, "SODA cutout shape (deg, ICRS)")
-    primary["CUTID"] = (c.id[-68:], "dataset of the cutout (obs_publisher_did)")
-    hdus: list[Any] = [fits.PrimaryHDU(header=primary)]
+        data = {name: f[name][sl] for name in planes if name in info.planes}
+    out = [
+        _block(
+            info.primary
+            + _card("CUTOUT", c.pos[:68], "SODA cutout shape (deg, ICRS)")
+            + _card("CUTID", c.id[-68:], "dataset of the cutout")
+        )
+    ]
     for name, arr in data.items():
-        hdr = fits.Header()
-        for card in info.headers[name].cards:
-            if card.keyword not in wcs_cards and card.keyword not in ("LTV1", "LTV2", "EXTNAME"):
-                hdr.append(card)
-        hdr.update(wcs_cards)
-        hdr["LTV1"] = (-x0, "cutout origin: parent x = x - LTV1")
-        hdr["LTV2"] = (-y0, "cutout origin: parent y = y - LTV2")
-        hdus.append(fits.ImageHDU(np.ascontiguousarray(arr), header=hdr, name=name))
-    buf = io.BytesIO()
-    fits.HDUList(hdus).writeto(buf, output_verify="silentfix")
-    return buf.getvalue()
+        bitpix, cards, crpix1, crpix2 = info.planes[name]
+        big = np.ascontiguousarray(arr, dtype=np.dtype(arr.dtype).newbyteorder(">"))
+        head = (
+            _card("XTENSION", "IMAGE")
+            + _card("BITPIX", bitpix)
+            + _card("NAXIS", 2)
+            + _card("NAXIS1", w)
+            + _card("NAXIS2", h)
+            + _card("PCOUNT", 0)
+            + _card("GCOUNT", 1)
+            + _card("EXTNAME", name)
+            + cards
+            + _card("CRPIX1", crpix1 - x0, "pixel of the reference point (cutout)")
+            + _card("CRPIX2", crpix2 - y0, "pixel of the reference point (cutout)")
+            + _card("LTV1", -x0, "cutout origin: parent x = x - LTV1")
+            + _card("LTV2", -y0, "cutout origin: parent y = y - LTV2")
+        )
+        body = big.tobytes()
+        out += [_block(head), body, b"\0" * (-len(body) % 2880)]
+    return b"".join(out)
 
 
 def cutout(path: Path, footprint: str | None, c: Cutout) -> bytes:
-    """:func:`cutout_fits` without astropy's warnings about long keywords (``MP_*`` mask-plane
-    cards become HIERARCH cards, as in the release's files)."""
-    import warnings
-
-    from astropy.io.fits.verify import VerifyWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VerifyWarning)
-        return cutout_fits(path, footprint, c)
+    """:func:`cutout_fits` (kept as the handlers' entry point)."""
+    return cutout_fits(path, footprint, c)

@@ -136,6 +136,7 @@ def _cutout_checks(
     data: bytes, ra: float, dec: float, rec: dict, tiny_release: Path, planes: int = 2
 ) -> fits.HDUList:
     hdul = fits.open(io.BytesIO(data))
+    hdul.verify("exception")  # standard FITS, whatever writes it
     assert len(hdul) == planes and hdul[1].name == "IMAGE"
     img = hdul[1]
     wcs = WCS(img.header)
@@ -153,7 +154,7 @@ def _cutout_checks(
 
 
 def test_sia_datalink_soda_circle_and_polygon(
-    sia: SIA2Service, session: requests.Session, obscore: list[dict], tiny_release: Path
+    sia: SIA2Service, session: requests.Session, obscore: list[dict], tiny_release: Path, tmp_path: Path
 ) -> None:
     rec = _coadd(obscore)
     ra, dec = rec["s_ra"], rec["s_dec"]
@@ -187,6 +188,12 @@ def test_sia_datalink_soda_circle_and_polygon(
     np.testing.assert_array_equal(hdul["MASK"].data, parent.mask)
     np.testing.assert_array_equal(hdul["VARIANCE"].data, parent.variance)
     assert any(k.startswith("MP_") for k in hdul["MASK"].header)
+    # a MaskedImage cutout is an exposure file of the release's layout
+    saved = tmp_path / "cutout.fits"
+    hdul.writeto(saved)
+    again = read_exposure(saved)
+    np.testing.assert_array_equal(again.mask, parent.mask)
+    assert again.metadata["BAND"] == rec["lsst_band"]
 
 
 def test_soda_pos_range_and_edge_clipping(
