@@ -132,6 +132,9 @@ class LsstBoxApp(ExtensionApp):
         tap = getattr(self, "tap", None)
         if tap is not None:
             tap.runner.shutdown()
+        butler_server = getattr(self, "butler_server", None)
+        if butler_server is not None:
+            butler_server.stop()
 
     def initialize_handlers(self) -> None:
         from .tap.handlers import tap_handlers
@@ -144,3 +147,9 @@ class LsstBoxApp(ExtensionApp):
         from .images.handlers import image_handlers
 
         self.handlers.extend(image_handlers())
+        from .butler.handlers import butler_handlers
+        from .butler.process import ButlerServer
+
+        # daf_butler's Butler server: a subprocess started on the first /lsstbox/butler request
+        self.butler_server = ButlerServer(self.log)
+        self.handlers.extend(butler_handlers(self.butler_server))
