@@ -26,6 +26,7 @@ __all__ = [
     "adql",
     "build_release",
     "get_datalink_result",
+    "make_remote_butler",
     "get_pyvo_auth",
     "get_query_history",
     "get_siav2_service",
@@ -51,6 +52,7 @@ _LAZY = {
     "get_siav2_service": "kernel_lib.rsp",
     "get_datalink_result": "kernel_lib.rsp",
     "get_pyvo_auth": "kernel_lib.rsp",
+    "make_remote_butler": "server_ext.butler.client",
 }
 
 
