@@ -23,14 +23,8 @@ SKY_DEG2 = 4 * math.pi * (180 / math.pi) ** 2
 
 
 @pytest.fixture(scope="module")
-def release(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Release:
-    """The session's tiny release, or a fresh one if ``LSSTBOX_TEST_RELEASE`` predates MOCs."""
-    rel = Release.open(tiny_release)
-    if rel.mocs:
-        return rel
-    from kernel_lib.release.builder import build_release
-
-    return Release.open(build_release("tiny", tmp_path_factory.mktemp("moc") / "tiny", progress=False))
+def release(tiny_release: Path) -> Release:
+    return Release.open(tiny_release)
 
 
 def _moc(rel: Release, moc_id: str) -> MOC:

@@ -20,6 +20,7 @@ import requests
 from astropy.coordinates import Latitude, Longitude
 from jupyter_subprocess import JupyterProcess, box_server
 from mocpy import MOC
+from no_jupyter_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401
 
 from kernel_lib.release.manifest import Release
 
@@ -32,26 +33,9 @@ needs_aladin = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> Iterator[None]:
-    """These tests talk to a subprocess: no pytest-jupyter event loop (see tests/ui/conftest.py)."""
-    yield None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup() -> Iterator[None]:
-    yield None
-
-
 @pytest.fixture(scope="module")
-def release(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Release:
-    """The session's tiny release, or a fresh one if ``LSSTBOX_TEST_RELEASE`` predates MOCs."""
-    rel = Release.open(tiny_release)
-    if rel.mocs:
-        return rel
-    from kernel_lib.release.builder import build_release
-
-    return Release.open(build_release("tiny", tmp_path_factory.mktemp("moc") / "tiny", progress=False))
+def release(tiny_release: Path) -> Release:
+    return Release.open(tiny_release)
 
 
 def _home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:

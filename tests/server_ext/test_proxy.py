@@ -27,6 +27,7 @@ import pytest
 import pyvo
 import requests
 from jupyter_subprocess import JupyterProcess, box_server, free_port
+from no_jupyter_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -377,17 +378,6 @@ def rss_kib(pid: int) -> int:
     m = re.search(r"VmRSS:\s+(\d+) kB", status)
     assert m is not None
     return int(m.group(1))
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> Iterator[None]:
-    """These tests talk to subprocesses: no pytest-jupyter event loop."""
-    yield None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup() -> Iterator[None]:
-    yield None
 
 
 # -- configuration, listing ----------------------------------------------------------------------------

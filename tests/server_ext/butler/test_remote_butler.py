@@ -21,6 +21,7 @@ import yaml
 from jupyter_subprocess import JupyterProcess, box_server
 from lsst.daf.butler import Butler, DatasetRef, MissingDatasetTypeError, Timespan
 from lsst.sphgeom import LonLat
+from no_jupyter_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401
 
 from kernel_lib.release.butler_repo import COLLECTION
 from kernel_lib.release.formatters import STORAGE_CLASSES
@@ -31,17 +32,6 @@ from server_ext.butler.client import (
     remote_butler_url,
     storage_class_config_dir,
 )
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> Iterator[None]:
-    """These tests talk to a subprocess: no pytest-jupyter event loop."""
-    yield None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup() -> Iterator[None]:
-    yield None
 
 
 @pytest.fixture(scope="module")

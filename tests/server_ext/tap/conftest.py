@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from jupyter_subprocess import JupyterProcess, box_server
+from no_jupyter_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +51,3 @@ def session(tap_server: JupyterProcess) -> Iterator[requests.Session]:
     s.headers.update(tap_server.headers)
     yield s
     s.close()
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> Iterator[None]:
-    """These tests talk to a subprocess: no pytest-jupyter event loop (see tests/ui/conftest.py)."""
-    yield None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup() -> Iterator[None]:
-    yield None
