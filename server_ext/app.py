@@ -147,6 +147,9 @@ class LsstBoxApp(ExtensionApp):
         from .images.handlers import image_handlers
 
         self.handlers.extend(image_handlers())
+        from .render.handlers import render_handlers
+
+        self.handlers.extend(render_handlers())
         from .butler.handlers import butler_handlers
         from .butler.process import ButlerServer
 
