@@ -27,7 +27,8 @@ export default defineConfig([
         ...globals.es2015
       },
       parserOptions: {
-        project: 'tsconfig.json',
+        // tsconfig.test.json also covers js/src/__tests__ (jest)
+        project: ['tsconfig.json', 'tsconfig.test.json'],
         sourceType: 'module'
       }
     },

@@ -9,4 +9,5 @@ bash scripts/setup.sh --system --test
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/jlpm run lint:check
+.venv/bin/jlpm test  # jest: the frontend's parsers (js/src/__tests__)
 exec .venv/bin/python -m pytest "$@"

@@ -141,6 +141,9 @@ class LsstBoxApp(ExtensionApp):
 
         self.handlers.extend(handlers())
         self.handlers.extend(tap_handlers())
+        from .api_schema import api_schema_handlers
+
+        self.handlers.extend(api_schema_handlers())
         from .proxy import proxy_handlers
 
         self.handlers.extend(proxy_handlers())

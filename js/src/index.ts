@@ -5,6 +5,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 
+import { catalogPlugin } from './catalogPlugin';
 import { telescopeIcon } from './icons';
 import { ReleaseModel } from './model';
 import { CommandIDs, PLUGIN_ID } from './tokens';
@@ -67,4 +68,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, catalogPlugin];

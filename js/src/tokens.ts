@@ -101,3 +101,13 @@ export interface IRelease {
 export interface IErrorBody {
   error: string;
 }
+
+/** The id of the catalog browser plugin. */
+export const CATALOG_PLUGIN_ID = '@lsstbox/jupyterlab:catalog';
+
+/** Command ids of the catalog browser. */
+export namespace CommandIDs {
+  export const openCatalogBrowser = 'lsstbox:open-catalog-browser';
+  export const newAdqlQuery = 'lsstbox:new-adql-query';
+  export const openJobResult = 'lsstbox:open-job-result';
+}

@@ -37,12 +37,29 @@ from .uws import (
 )
 from .votable import error_document, parse_format
 
-__all__ = ["tap_handlers"]
+__all__ = ["job_owner", "tap_handlers"]
 
 PREFIX = "/lsstbox/tap"
 XML = "text/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 CHUNK = 1 << 20
+
+
+def job_owner(handler: web.RequestHandler) -> str:
+    """The owner of the TAP jobs a request makes and may see.
+
+    A Jupyter server belongs to one user (JupyterHub starts one per user), but Jupyter's own
+    token login gives every cookie-less client (pyvo, STILTS) a fresh anonymous identity; so
+    by default jobs belong to the server's user (``$JUPYTERHUB_USER``, else the account).
+    ``LsstBoxApp.tap_owner = "identity"`` uses the authenticated identity instead, for
+    identity providers with stable names."""
+    if handler.settings.get("lsstbox_tap_owner") == "identity":
+        u = handler.current_user
+        return str(getattr(u, "username", None) or getattr(u, "name", None) or u)
+    import getpass
+    import os
+
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
 class TapHandler(APIHandler):
@@ -130,20 +147,8 @@ class TapHandler(APIHandler):
         return self._arguments().get(name.upper(), [])
 
     def user(self) -> str:
-        """The owner of jobs made by this request.
-
-        A Jupyter server belongs to one user (JupyterHub starts one per user), but Jupyter's own
-        token login gives every cookie-less client (pyvo, STILTS) a fresh anonymous identity; so
-        by default jobs belong to the server's user (``$JUPYTERHUB_USER``, else the account).
-        ``LsstBoxApp.tap_owner = "identity"`` uses the authenticated identity instead, for
-        identity providers with stable names."""
-        if self.settings.get("lsstbox_tap_owner") == "identity":
-            u = self.current_user
-            return str(getattr(u, "username", None) or getattr(u, "name", None) or u)
-        import getpass
-        import os
-
-        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+        """The owner of jobs made by this request (see :func:`job_owner`)."""
+        return job_owner(self)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
