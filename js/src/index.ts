@@ -7,6 +7,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 
 import { catalogPlugin } from './catalogPlugin';
 import { telescopeIcon } from './icons';
+import { imagePlugin } from './imagePlugin';
 import { ReleaseModel } from './model';
 import { CommandIDs, PLUGIN_ID } from './tokens';
 import { ReleasePanel } from './widget';
@@ -68,4 +69,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, catalogPlugin];
+export default [plugin, catalogPlugin, imagePlugin];
