@@ -22,6 +22,7 @@ __all__ = [
     "Engine",
     "Release",
     "ReleaseError",
+    "SkyView",
     "__version__",
     "adql",
     "build_release",
@@ -53,6 +54,7 @@ _LAZY = {
     "get_datalink_result": "kernel_lib.rsp",
     "get_pyvo_auth": "kernel_lib.rsp",
     "make_remote_butler": "server_ext.butler.client",
+    "SkyView": "kernel_lib.widgets.sky",
 }
 
 

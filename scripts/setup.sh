@@ -40,6 +40,19 @@ if [ ! -f jupyterlab_lsp/labextension/package.json ]; then
   .venv/bin/jlpm install --immutable
   .venv/bin/jlpm build
 fi
+# the SkyView widget's front end (anywidget ESM with Aladin Lite bundled in): js/widgets, its own npm
+# project and lockfile, built with esbuild into kernel_lib/widgets/static/ when missing or older than
+# its sources
+SKY_JS=kernel_lib/widgets/static/sky.js
+if [ ! -f "$SKY_JS" ] || [ -n "$(find js/widgets/src js/widgets/build.mjs js/widgets/package.json \
+    js/widgets/package-lock.json -newer "$SKY_JS" -print -quit)" ]; then
+  echo "setup: building the SkyView widget (js/widgets)"
+  (
+    cd js/widgets
+    [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error
+    npm run --silent build
+  )
+fi
 .venv/bin/jupyter labextension develop --overwrite . >/dev/null
 .venv/bin/jupyter server extension enable jupyterlab_lsp --sys-prefix >/dev/null
 echo "setup: ok ($(.venv/bin/python -c 'import jupyterlab_lsp; print(jupyterlab_lsp.__version__)'))"

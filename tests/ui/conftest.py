@@ -8,7 +8,6 @@ downloads a browser here: it drives ``/usr/bin/chromium`` (or ``$LSSTBOX_CHROMIU
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,19 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from browser_flags import CHROMIUM, CHROMIUM_ARGS
 from jupyter_subprocess import jupyter_process
-
-CHROMIUM = os.environ.get("LSSTBOX_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # JupyterLab settings for a quiet, deterministic UI: no news or update toasts.
 LAB_OVERRIDES = {
