@@ -29,6 +29,7 @@ import { button, formatCount, h, messageOf } from './dom';
 import { ResultGrid } from './grid';
 import { queryIcon } from './icons';
 import { completionSchema, IColumnInfo, ISchemaDoc, shortName } from './schema';
+import { DEFAULT_MAXREC } from './settings';
 import { IJobInfo, isFinalPhase, TapClient } from './tap';
 
 /** ADQL 2.1 reserved words (lower case), on top of those of SQL-92. */
@@ -176,6 +177,10 @@ export interface IAdqlPanelOptions {
   key?: string;
   notebooks?: INotebookTracker | null;
   showNotebook?: (notebook: Widget) => void;
+  /** The initial MAXREC (100000 by default; null: no limit sent). */
+  maxrec?: number | null;
+  /** The service's name in the toolbar ("LSST box TAP" by default). */
+  serviceLabel?: string;
 }
 
 /**
@@ -201,6 +206,7 @@ export class AdqlPanel extends SplitPanel {
     this.id = `lsstbox-adql-${this.key}`;
     this.addClass('lsstbox-AdqlPanel');
     this.node.dataset.testid = 'lsstbox-adql-panel';
+    this.node.dataset.service = options.client.servicePath;
     this.node.dataset.phase = 'idle';
     this.title.label = 'ADQL query';
     this.title.caption = `ADQL query on ${options.client.tapUrl}`;
@@ -230,7 +236,8 @@ export class AdqlPanel extends SplitPanel {
       type: 'number',
       min: '0',
       step: '1',
-      value: '100000',
+      value:
+        options.maxrec === null ? '' : String(options.maxrec ?? DEFAULT_MAXREC),
       class: 'jp-mod-styled lsstbox-AdqlMaxrec',
       'aria-label': 'Maximum rows (MAXREC)',
       title: 'MAXREC: the most rows the job returns',
@@ -246,7 +253,7 @@ export class AdqlPanel extends SplitPanel {
       h(
         'span',
         { class: 'lsstbox-AdqlService', title: options.client.tapUrl },
-        'LSST box TAP'
+        options.serviceLabel ?? 'LSST box TAP'
       )
     );
     this._status = h('div', {
@@ -339,6 +346,12 @@ export class AdqlPanel extends SplitPanel {
   /** The grid of the last result, if any. */
   get grid(): ResultGrid | null {
     return this._grid;
+  }
+
+  /** The MAXREC field's value (null when empty). */
+  get maxrec(): number | null {
+    const text = this._maxrec.value.trim();
+    return text ? Number(text) : null;
   }
 
   get editor(): CodeEditor.IEditor {

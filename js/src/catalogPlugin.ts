@@ -15,7 +15,9 @@ import {
 } from '@jupyterlab/apputils';
 import { IEditorServices } from '@jupyterlab/codeeditor';
 import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
+import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { Widget } from '@lumino/widgets';
 
 import { sql } from '@codemirror/lang-sql';
@@ -24,10 +26,12 @@ import { ADQL, AdqlPanel, tableQuery } from './adql';
 import { CatalogBrowser, ICatalogActions } from './catalog';
 import { ResultGrid } from './grid';
 import { catalogIcon, queryIcon } from './icons';
+import { BOX_SERVICE, editorDefaults, servicePath } from './settings';
 import { TapClient } from './tap';
 import { CATALOG_PLUGIN_ID, CommandIDs } from './tokens';
 
 const PALETTE_CATEGORY = 'LSST box';
+const LAUNCHER_CATEGORY = 'LSST box';
 
 /** A result grid on its own in the main area (reopened from the job list). */
 class ResultPanel extends ResultGrid {}
@@ -43,7 +47,9 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
     ILayoutRestorer,
     INotebookTracker,
     IThemeManager,
-    IEditorLanguageRegistry
+    IEditorLanguageRegistry,
+    ISettingRegistry,
+    ILauncher
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -52,7 +58,9 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     notebooks: INotebookTracker | null,
     themes: IThemeManager | null,
-    languages: IEditorLanguageRegistry | null
+    languages: IEditorLanguageRegistry | null,
+    settingRegistry: ISettingRegistry | null,
+    launcher: ILauncher | null
   ) => {
     // ADQL highlighting for .adql files and ```adql blocks in Markdown
     languages?.addLanguage({
@@ -64,6 +72,40 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
     });
 
     const client = new TapClient(app.serviceManager.serverSettings);
+
+    // the settings apply to editors opened afterwards
+    let defaults = editorDefaults(null);
+    if (settingRegistry) {
+      void settingRegistry
+        .load(CATALOG_PLUGIN_ID)
+        .then(settings => {
+          const update = () => {
+            defaults = editorDefaults(
+              settings.composite as Record<string, unknown>
+            );
+          };
+          update();
+          settings.changed.connect(update);
+        })
+        .catch(reason => {
+          console.warn(
+            'lsstbox: cannot load the catalog browser settings',
+            reason
+          );
+        });
+    }
+    const clients = new Map<string, TapClient>([[BOX_SERVICE, client]]);
+    const clientOf = (service: string): TapClient => {
+      let known = clients.get(service);
+      if (!known) {
+        known = new TapClient(
+          app.serviceManager.serverSettings,
+          servicePath(service)
+        );
+        clients.set(service, known);
+      }
+      return known;
+    };
     const editors = new WidgetTracker<AdqlPanel>({ namespace: 'lsstbox-adql' });
     const results = new WidgetTracker<ResultPanel>({
       namespace: 'lsstbox-result'
@@ -115,7 +157,8 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand(CommandIDs.openCatalogBrowser, {
-      label: 'Open catalog browser',
+      label: args =>
+        args['isLauncher'] ? 'Catalog browser' : 'Open catalog browser',
       caption:
         'Show the TAP tables and columns, the ADQL editor and your query history',
       icon: args => (args['isPalette'] ? undefined : catalogIcon),
@@ -125,7 +168,8 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand(CommandIDs.newAdqlQuery, {
-      label: args => (args['query'] ? 'ADQL query' : 'New ADQL query'),
+      label: args =>
+        args['query'] || args['isLauncher'] ? 'ADQL query' : 'New ADQL query',
       caption: 'Open an ADQL editor on the LSST box TAP service',
       icon: args => (args['isPalette'] ? undefined : queryIcon),
       execute: args => {
@@ -140,9 +184,13 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
           // completion needs the tables: the sidebar may never have been opened
           void browser.tree.refresh();
         }
+        const service = defaults.service;
         const panel = new AdqlPanel({
-          client,
+          client: clientOf(service),
           editorServices,
+          maxrec: defaults.maxrec,
+          serviceLabel:
+            service === BOX_SERVICE ? undefined : `${service} (proxy)`,
           schema: browser.tree.schema,
           query,
           key,
@@ -159,6 +207,18 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
         void editors.add(panel);
         app.shell.activateById(panel.id);
         return panel;
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.runQuery, {
+      label: 'Run ADQL query',
+      caption: 'Run the query of the current ADQL editor as an async TAP job',
+      isEnabled: () => currentEditor() !== null,
+      execute: async () => {
+        const editor = currentEditor();
+        if (editor) {
+          await editor.run();
+        }
       }
     });
 
@@ -219,10 +279,26 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
       });
     }
 
+    if (launcher) {
+      launcher.add({
+        command: CommandIDs.newAdqlQuery,
+        args: { isLauncher: true },
+        category: LAUNCHER_CATEGORY,
+        rank: 1
+      });
+      launcher.add({
+        command: CommandIDs.openCatalogBrowser,
+        args: { isLauncher: true },
+        category: LAUNCHER_CATEGORY,
+        rank: 2
+      });
+    }
+
     if (palette) {
       for (const command of [
         CommandIDs.openCatalogBrowser,
-        CommandIDs.newAdqlQuery
+        CommandIDs.newAdqlQuery,
+        CommandIDs.runQuery
       ]) {
         palette.addItem({ command, category: PALETTE_CATEGORY });
       }

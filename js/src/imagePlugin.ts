@@ -23,9 +23,11 @@ import {
   IDocumentWidget
 } from '@jupyterlab/docregistry';
 import { Contents, ServerConnection } from '@jupyterlab/services';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { ImageViewer } from './imageViewer';
+import { IViewerDefaults, VIEWER_DEFAULTS, viewerDefaults } from './settings';
 
 /** The id of the image viewer plugin. */
 export const IMAGE_PLUGIN_ID = '@lsstbox/jupyterlab:image-viewer';
@@ -110,7 +112,8 @@ class FitsViewerFactory extends ABCWidgetFactory<IDocumentWidget<ImageViewer>> {
     options: DocumentRegistry.IWidgetFactoryOptions<
       IDocumentWidget<ImageViewer>
     >,
-    private _serverSettings: ServerConnection.ISettings
+    private _serverSettings: ServerConnection.ISettings,
+    private _defaults: () => IViewerDefaults = () => VIEWER_DEFAULTS
   ) {
     super(options);
   }
@@ -121,7 +124,8 @@ class FitsViewerFactory extends ABCWidgetFactory<IDocumentWidget<ImageViewer>> {
     neverWrite(context);
     const content = new ImageViewer({
       src: fileSrc(context.localPath),
-      serverSettings: this._serverSettings
+      serverSettings: this._serverSettings,
+      display: this._defaults()
     });
     const widget = new DocumentWidget({ content, context });
     widget.addClass('lsstbox-ImageDocument');
@@ -147,13 +151,36 @@ export const imagePlugin: JupyterFrontEndPlugin<void> = {
   description:
     'The LSST image viewer: FITS files, ObsCore datasets and Butler datasets rendered by the server, with pan, zoom, stretch, colormap, mask planes and source overlays.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer],
+  optional: [ICommandPalette, ILayoutRestorer, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    settingRegistry: ISettingRegistry | null
   ) => {
     const serverSettings = app.serviceManager.serverSettings;
+
+    // the settings apply to viewers opened afterwards
+    let defaults: IViewerDefaults = VIEWER_DEFAULTS;
+    if (settingRegistry) {
+      void settingRegistry
+        .load(IMAGE_PLUGIN_ID)
+        .then(settings => {
+          const update = () => {
+            defaults = viewerDefaults(
+              settings.composite as Record<string, unknown>
+            );
+          };
+          update();
+          settings.changed.connect(update);
+        })
+        .catch(reason => {
+          console.warn(
+            'lsstbox: cannot load the image viewer settings',
+            reason
+          );
+        });
+    }
 
     app.docRegistry.addModelFactory(new FitsModelFactory(false));
     app.docRegistry.addFileType({
@@ -174,7 +201,8 @@ export const imagePlugin: JupyterFrontEndPlugin<void> = {
         defaultFor: [FITS_FILE_TYPE],
         readOnly: true
       },
-      serverSettings
+      serverSettings,
+      () => defaults
     );
     app.docRegistry.addWidgetFactory(factory);
 
@@ -221,7 +249,11 @@ export const imagePlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(existing.id);
         return existing;
       }
-      const content = new ImageViewer({ src, serverSettings });
+      const content = new ImageViewer({
+        src,
+        serverSettings,
+        display: defaults
+      });
       const widget = new MainAreaWidget({ content });
       created(content);
       widget.id = `lsstbox-image-${++counter}-${Date.now()}`;

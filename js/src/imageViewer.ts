@@ -25,6 +25,8 @@ import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { CMAPS, STRETCHES } from './settings';
+
 /** The URL namespace of the image API, below the server base URL. */
 export const IMAGE_NAMESPACE = 'lsstbox/image';
 
@@ -101,9 +103,8 @@ export class ImageApiError extends Error {
   }
 }
 
-export const STRETCHES = ['linear', 'log', 'sqrt', 'asinh', 'zscale'];
-const BASE_CMAPS = ['gray', 'viridis', 'magma', 'inferno', 'cividis'];
-export const CMAPS = BASE_CMAPS.flatMap(name => [name, `${name}_r`]);
+export { CMAPS, STRETCHES };
+const BASE_CMAPS = CMAPS.filter(c => !c.endsWith('_r'));
 /** Colours of mask planes without a default (the server's own fallbacks). */
 const OTHER_MASK_COLOURS = ['ff8000', '8000ff', '0080ff', 'ff0080', '80ff00'];
 const MASK_ALPHA = 0.5;
@@ -344,12 +345,17 @@ export class ImageViewer extends Widget {
     this.addClass('lsstbox-ImageViewer');
     this.node.dataset.testid = 'lsstbox-image-viewer';
     this._settings = options.serverSettings ?? ServerConnection.makeSettings();
+    const initial = options.display ?? {};
     this._display = {
-      stretch: 'linear',
-      cmap: 'gray',
+      stretch:
+        initial.stretch && STRETCHES.includes(initial.stretch)
+          ? initial.stretch
+          : 'linear',
+      cmap:
+        initial.cmap && CMAPS.includes(initial.cmap) ? initial.cmap : 'gray',
       vmin: null,
       vmax: null,
-      masks: []
+      masks: [...(initial.masks ?? [])]
     };
 
     // toolbar
@@ -1650,6 +1656,11 @@ export namespace ImageViewer {
     /** `file:<path under the Jupyter root>`, `did:<obs_publisher_did>` or `butler:<uuid>`. */
     src: string;
     serverSettings?: ServerConnection.ISettings;
+    /**
+     * The initial stretch, colormap and mask planes (the defaults of the
+     * settings); planes the image lacks are dropped when it loads.
+     */
+    display?: Partial<Pick<IDisplaySettings, 'stretch' | 'cmap' | 'masks'>>;
   }
 }
 

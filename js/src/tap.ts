@@ -15,6 +15,7 @@ import {
   schemaFromCsv,
   TAP_SCHEMA_QUERY
 } from './schema';
+import { TAP_PATH } from './settings';
 
 import {
   errorText,
@@ -33,20 +34,22 @@ import {
 export * from './uws';
 
 /** The path of the box's TAP service below the server base URL. */
-export const TAP_PATH = 'lsstbox/tap';
+export { TAP_PATH };
 
 /**
  * The box's TAP service, through Jupyter's authenticated requests.
  */
 export class TapClient {
   constructor(
-    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
+    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+    /** The service's path below the server base URL. */
+    readonly servicePath: string = TAP_PATH
   ) {}
 
   /** The absolute URL of the service (what pyvo is given). */
   get tapUrl(): string {
     return new URL(
-      URLExt.join(this.serverSettings.baseUrl, TAP_PATH),
+      URLExt.join(this.serverSettings.baseUrl, this.servicePath),
       window.location.href
     ).href;
   }
@@ -60,7 +63,11 @@ export class TapClient {
     path: string,
     init: RequestInit = {}
   ): Promise<{ text: string; response: Response }> {
-    const url = URLExt.join(this.serverSettings.baseUrl, TAP_PATH, path);
+    const url = URLExt.join(
+      this.serverSettings.baseUrl,
+      this.servicePath,
+      path
+    );
     let response: Response;
     try {
       // no cache-busting query parameter: TAP would take it for a job parameter

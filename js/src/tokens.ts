@@ -110,4 +110,5 @@ export namespace CommandIDs {
   export const openCatalogBrowser = 'lsstbox:open-catalog-browser';
   export const newAdqlQuery = 'lsstbox:new-adql-query';
   export const openJobResult = 'lsstbox:open-job-result';
+  export const runQuery = 'lsstbox:run-query';
 }
