@@ -79,6 +79,9 @@ class HipsHandler(ReleaseFileHandler):
         if hips_id not in trees:
             raise web.HTTPError(404, reason=f"no HiPS {hips_id!r} in release {rel.name}")
         self.root = str(rel.resolve(trees[hips_id]["path"]))
+        # Aladin Lite given a base URL ending in "/" asks for ".../color//Norder3/...": the empty
+        # segment is harmless, while tornado would read "/Norder3" as absolute and refuse it
+        path = path.lstrip("/")
         return super().get(path or "index.html", include_body=include_body)
 
 

@@ -51,6 +51,17 @@ async def test_hips_files_are_served(jp_fetch, tiny_release: Path) -> None:
     assert {h["id"] for h in listing} == {h["id"] for h in trees}
 
 
+async def test_hips_tolerates_a_doubled_slash(
+    jp_serverapp, http_server_client, jp_base_url, jp_auth_header
+) -> None:
+    """HiPS clients given a base URL with a trailing slash (Aladin Lite does) ask for
+    ``<tree>//Norder3/...``: served, not refused."""
+    resp = await http_server_client.fetch(
+        f"{jp_base_url}lsstbox/hips/color//properties", headers=jp_auth_header
+    )
+    assert resp.code == 200 and b"hips_order" in resp.body
+
+
 @pytest.mark.parametrize(
     "parts",
     [
