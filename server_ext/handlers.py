@@ -18,7 +18,7 @@ from tornado import web
 
 from kernel_lib.release.manifest import Release, ReleaseError
 
-__all__ = ["ReleaseFileHandler", "handlers", "release_of"]
+__all__ = ["ReleaseFileHandler", "error_reason", "handlers", "release_of"]
 
 
 def release_of(handler: web.RequestHandler) -> Release:
@@ -28,18 +28,23 @@ def release_of(handler: web.RequestHandler) -> Release:
         raise web.HTTPError(503, reason=str(e).splitlines()[0]) from None
 
 
+def error_reason(handler: web.RequestHandler, status_code: int, kwargs: dict[str, Any]) -> str:
+    """The one-line message of an error response: an ``HTTPError`` 's reason, else the status's
+    phrase, and for an unexpected exception (a 5xx) never its text."""
+    exc = kwargs.get("exc_info", (None, None, None))[1]
+    if isinstance(exc, web.HTTPError) and exc.reason:
+        return exc.reason
+    if status_code >= 500 and not isinstance(exc, web.HTTPError):
+        return "internal error; see the server log"
+    return handler._reason
+
+
 class BoxAPIHandler(APIHandler):
     """Base of the box's JSON handlers: one error format for all of them."""
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
-        reason = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.reason:
-            reason = exc.reason
-        elif status_code >= 500 and not isinstance(exc, web.HTTPError):
-            reason = "internal error; see the server log"
-        self.finish(json.dumps({"error": reason, "status": status_code}))
+        self.finish(json.dumps({"error": error_reason(self, status_code, kwargs), "status": status_code}))
 
 
 class ReleaseHandler(BoxAPIHandler):

@@ -59,15 +59,21 @@ export class TapClient {
     return `${this.tapUrl}/async/${encodeURIComponent(id)}`;
   }
 
-  private async _request(
+  private _request(
     path: string,
     init: RequestInit = {}
   ): Promise<{ text: string; response: Response }> {
-    const url = URLExt.join(
-      this.serverSettings.baseUrl,
-      this.servicePath,
-      path
+    return this._fetch(
+      URLExt.join(this.serverSettings.baseUrl, this.servicePath, path),
+      init
     );
+  }
+
+  /** GET/POST `url`; a network failure or a non-2xx answer is an ApiError. */
+  private async _fetch(
+    url: string,
+    init: RequestInit = {}
+  ): Promise<{ text: string; response: Response }> {
     let response: Response;
     try {
       // no cache-busting query parameter: TAP would take it for a job parameter
@@ -217,26 +223,9 @@ export class TapClient {
       RESPONSEFORMAT: 'csv',
       QUERY: TAP_SCHEMA_QUERY
     });
-    const url = `${service.proxyUrl}/sync?${query.toString()}`;
-    let response: Response;
-    try {
-      response = await ServerConnection.makeRequest(
-        url,
-        { cache: 'no-cache' },
-        this.serverSettings
-      );
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new ApiError(0, `Cannot reach the server: ${reason}`, url);
-    }
-    const text = await response.text();
-    if (!response.ok) {
-      throw new ApiError(
-        response.status,
-        errorText(text, response.statusText),
-        url
-      );
-    }
+    const { text } = await this._fetch(
+      `${service.proxyUrl}/sync?${query.toString()}`
+    );
     return schemaFromCsv(text);
   }
 }

@@ -11,6 +11,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { Child, h } from './dom';
 import { ReleaseModel } from './model';
 import {
   IButlerInfo,
@@ -21,27 +22,6 @@ import {
   IServiceInfo,
   RELEASE_PANEL_ID
 } from './tokens';
-
-type Child = Node | string | null | undefined | false;
-
-/** Create an element with attributes and children. */
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) {
-      continue;
-    }
-    node.append(child);
-  }
-  return node;
-}
 
 /** A name with line-break opportunities at CamelCase boundaries. */
 function breakableName(name: string): HTMLSpanElement {

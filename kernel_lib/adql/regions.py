@@ -23,10 +23,12 @@ import numpy as np
 
 __all__ = [
     "RegionError",
+    "overlaps",
     "parse_pos",
     "parse_region",
     "polygon_vertices",
     "register_duckdb_functions",
+    "relate",
     "shape_of_pos",
 ]
 
@@ -204,10 +206,7 @@ def _relate(region_col: Any, shape: Any, mode: Any) -> Any:
         if r is None or s is None:
             out.append(False)
             continue
-        try:
-            rel = r.relate(s)
-        except TypeError:  # sphgeom relates some pairs one way only
-            rel = _flip(s.relate(r))
+        rel = relate(r, s)
         if m == "contains":
             out.append(bool(rel & sphgeom.CONTAINS))
         elif m == "within":
@@ -215,6 +214,22 @@ def _relate(region_col: Any, shape: Any, mode: Any) -> Any:
         else:
             out.append(not rel & sphgeom.DISJOINT)
     return pa.array(out, pa.bool_())
+
+
+def relate(a: Any, b: Any) -> int:
+    """sphgeom's relationship of region ``a`` to ``b`` (DISJOINT / CONTAINS / WITHIN bits),
+    whichever of the two knows how to relate to the other."""
+    try:
+        return int(a.relate(b))
+    except TypeError:  # sphgeom relates some pairs one way only
+        return _flip(b.relate(a))
+
+
+def overlaps(a: Any, b: Any) -> bool:
+    """Whether regions ``a`` and ``b`` share any point (sphgeom; may err towards True)."""
+    from lsst import sphgeom
+
+    return not relate(a, b) & sphgeom.DISJOINT
 
 
 def _flip(rel: int) -> int:

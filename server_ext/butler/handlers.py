@@ -38,7 +38,7 @@ from tornado import httputil, web
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 
-from server_ext.handlers import BoxAPIHandler, release_of
+from server_ext.handlers import BoxAPIHandler, error_reason, release_of
 
 from .client import REPOSITORY, SENTINEL_ORIGIN, TOKEN_ENV, remote_butler_url
 from .process import HOST, ButlerServer, ButlerServerError, api_path
@@ -173,13 +173,7 @@ class _ButlerHandler(BoxAPIHandler):
         self.finish(json.dumps(body))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        reason = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.reason:
-            reason = exc.reason
-        elif status_code >= 500 and not isinstance(exc, web.HTTPError):
-            reason = "internal error; see the server log"
-        self.send_error_json(status_code, reason)
+        self.send_error_json(status_code, error_reason(self, status_code, kwargs))
 
 
 class ButlerIndexHandler(_ButlerHandler):

@@ -141,7 +141,7 @@ class SodaSyncHandler(ImageHandler):
         await self._cutout()
 
     async def _cutout(self) -> None:
-        from .soda import SodaError, cutout, parse_soda
+        from .soda import SodaError, cutout_fits, parse_soda
 
         try:
             c = parse_soda(self._arguments())
@@ -156,7 +156,7 @@ class SodaSyncHandler(ImageHandler):
         except ReleaseError:
             raise web.HTTPError(404, reason=f"NotFoundFault: no file for {c.id[:200]!r}") from None
         try:
-            data = await self.in_thread(cutout, path, entry[1], c)
+            data = await self.in_thread(cutout_fits, path, entry[1], c)
         except SodaError as e:
             raise web.HTTPError(e.status, reason=str(e)) from None
         name = Path(entry[0]).stem

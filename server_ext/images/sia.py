@@ -176,9 +176,7 @@ def _numbers(table: pa.Table, name: str) -> np.ndarray:
 
 def select(obscore: pa.Table, q: SiaQuery) -> tuple[pa.Table, bool]:
     """The rows of ``obscore`` matching ``q`` (at most ``q.maxrec``) and whether more matched."""
-    from lsst import sphgeom
-
-    from kernel_lib.adql.regions import parse_region
+    from kernel_lib.adql.regions import overlaps, parse_region
 
     n = obscore.num_rows
     keep = np.ones(n, dtype=bool)
@@ -208,16 +206,7 @@ def select(obscore: pa.Table, q: SiaQuery) -> tuple[pa.Table, bool]:
             except (RegionError, TypeError):
                 keep[i] = False
                 continue
-            hit = False
-            for shape in q.pos:
-                try:
-                    rel = footprint.relate(shape)
-                except TypeError:
-                    rel = shape.relate(footprint)  # type: ignore[attr-defined]
-                if not rel & sphgeom.DISJOINT:
-                    hit = True
-                    break
-            keep[i] = hit
+            keep[i] = any(overlaps(footprint, shape) for shape in q.pos)
     rows = obscore.filter(pa.array(keep))
     limit = q.maxrec if q.maxrec is not None else rows.num_rows
     return rows.slice(0, limit), rows.num_rows > limit

@@ -26,13 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from kernel_lib.adql.regions import RegionError, parse_region, shape_of_pos
+from kernel_lib.adql.regions import RegionError, overlaps, parse_region, shape_of_pos
 
 __all__ = [
     "SODA_SYNC_ID",
     "Cutout",
     "SodaError",
-    "cutout",
     "cutout_fits",
     "parse_soda",
     "pixel_box",
@@ -269,17 +268,9 @@ def cutout_fits(path: Path, footprint: str | None, c: Cutout) -> bytes:
     The headers are the parent's, serialised once per file (:func:`_image_info`); a cutout only
     changes ``NAXISn``, ``CRPIXn`` (the WCS shifted by the box's origin) and ``LTVn``."""
     import fitsio
-    from lsst import sphgeom
 
-    shape = parse_region(c.pos)
-    if footprint:
-        fp = parse_region(footprint)
-        try:
-            rel = fp.relate(shape)
-        except TypeError:
-            rel = shape.relate(fp)
-        if rel & sphgeom.DISJOINT:
-            raise SodaError(f"NoOverlap: {c.pos} does not overlap the image {c.id}", 400)
+    if footprint and not overlaps(parse_region(footprint), parse_region(c.pos)):
+        raise SodaError(f"NoOverlap: {c.pos} does not overlap the image {c.id}", 400)
     info = image_info(path)
     box = pixel_box(info.wcs, info.nx, info.ny, c.kind, c.values)
     if box is None:
@@ -317,8 +308,3 @@ def cutout_fits(path: Path, footprint: str | None, c: Cutout) -> bytes:
         body = big.tobytes()
         out += [_block(head), body, b"\0" * (-len(body) % 2880)]
     return b"".join(out)
-
-
-def cutout(path: Path, footprint: str | None, c: Cutout) -> bytes:
-    """:func:`cutout_fits` (kept as the handlers' entry point)."""
-    return cutout_fits(path, footprint, c)

@@ -25,8 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pyarrow as pa
 
-#: the standardID of SODA sync (as in ``server_ext.images.soda``)
-SODA_SYNC_ID = "ivo://ivoa.net/std/SODA#sync-1.0"
+from server_ext.images.soda import SODA_SYNC_ID
 
 __all__ = ["SERVICES", "Service", "absolute_access_urls", "describe", "links_table", "timeseries_query"]
 
@@ -230,9 +229,8 @@ def progenitors(rec: dict[str, object], obscore: pa.Table) -> list[dict[str, obj
     """The visit images a deep coadd was made of: same band, footprint overlapping the coadd's,
     observed within the coadd's time span (its first and last input exposures)."""
     import pyarrow.compute as pc
-    from lsst import sphgeom
 
-    from kernel_lib.adql.regions import RegionError, parse_region
+    from kernel_lib.adql.regions import RegionError, overlaps, parse_region
 
     if rec.get("dataproduct_subtype") != "lsst.deep_coadd" or not rec.get("s_region"):
         return []
@@ -258,7 +256,7 @@ def progenitors(rec: dict[str, object], obscore: pa.Table) -> list[dict[str, obj
             fp = parse_region(str(row["s_region"]))
         except RegionError:
             continue
-        if not coadd.relate(fp) & sphgeom.DISJOINT:
+        if overlaps(coadd, fp):
             out.append(row)
     return sorted(out, key=lambda r: (r["lsst_visit"] or 0, r["lsst_detector"] or 0))
 
