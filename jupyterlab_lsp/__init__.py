@@ -20,9 +20,11 @@ __all__ = [
     "BuildError",
     "Catalog",
     "Engine",
+    "ImageView",
     "Release",
     "ReleaseError",
     "SkyView",
+    "TableView",
     "__version__",
     "adql",
     "build_release",
@@ -35,6 +37,7 @@ __all__ = [
     "open_catalog",
     "open_release",
     "retrieve_query",
+    "show_on_sky",
 ]
 
 
@@ -55,6 +58,9 @@ _LAZY = {
     "get_pyvo_auth": "kernel_lib.rsp",
     "make_remote_butler": "server_ext.butler.client",
     "SkyView": "kernel_lib.widgets.sky",
+    "ImageView": "kernel_lib.widgets.image",
+    "TableView": "kernel_lib.widgets.table",
+    "show_on_sky": "kernel_lib.link",
 }
 
 

@@ -153,6 +153,9 @@ class LsstBoxApp(ExtensionApp):
         from .render.handlers import render_handlers
 
         self.handlers.extend(render_handlers())
+        from .static import static_handlers
+
+        self.handlers.extend(static_handlers())
         from .butler.handlers import butler_handlers
         from .butler.process import ButlerServer
 

@@ -177,6 +177,7 @@ export interface IAdqlPanelOptions {
   key?: string;
   notebooks?: INotebookTracker | null;
   showNotebook?: (notebook: Widget) => void;
+  showOnSky?: (jobId: string) => void;
   /** The initial MAXREC (100000 by default; null: no limit sent). */
   maxrec?: number | null;
   /** The service's name in the toolbar ("LSST box TAP" by default). */
@@ -202,6 +203,7 @@ export class AdqlPanel extends SplitPanel {
     this._client = options.client;
     this._notebooks = options.notebooks ?? null;
     this._showNotebook = options.showNotebook;
+    this._showOnSky = options.showOnSky;
     this.key = options.key || UUID.uuid4().slice(0, 8);
     this.id = `lsstbox-adql-${this.key}`;
     this.addClass('lsstbox-AdqlPanel');
@@ -531,7 +533,8 @@ export class AdqlPanel extends SplitPanel {
       client: this._client,
       jobId: id,
       notebooks: this._notebooks,
-      showNotebook: this._showNotebook
+      showNotebook: this._showNotebook,
+      showOnSky: this._showOnSky
     });
     const old = this._grid ?? this._results;
     const index = this.widgets.indexOf(old);
@@ -566,6 +569,7 @@ export class AdqlPanel extends SplitPanel {
   private _client: TapClient;
   private _notebooks: INotebookTracker | null;
   private _showNotebook?: (notebook: Widget) => void;
+  private _showOnSky?: (jobId: string) => void;
   private _model: CodeEditor.Model;
   private _editor: CodeEditor.IEditor;
   private _language = new Compartment();

@@ -114,6 +114,8 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
     const showNotebook = (notebook: Widget) => {
       app.shell.activateById(notebook.id);
     };
+    const showOnSky = (jobId: string) =>
+      void app.commands.execute(CommandIDs.skyShowJob, { jobId });
 
     const currentEditor = (): AdqlPanel | null => {
       const current = app.shell.currentWidget;
@@ -195,7 +197,8 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
           query,
           key,
           notebooks,
-          showNotebook
+          showNotebook,
+          showOnSky
         });
         panel.jobsChanged.connect(() => void browser.jobs.refresh());
         let saving = 0;
@@ -242,7 +245,8 @@ export const catalogPlugin: JupyterFrontEndPlugin<void> = {
           client,
           jobId,
           notebooks,
-          showNotebook
+          showNotebook,
+          showOnSky
         });
         grid.id = `lsstbox-result-${jobId}`;
         grid.title.label = `Result ${jobId}`;

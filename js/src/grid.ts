@@ -18,19 +18,20 @@ import {
   BasicKeyHandler,
   BasicMouseHandler,
   BasicSelectionModel,
-  CellRenderer,
   DataGrid,
   DataModel,
-  RendererMap,
-  TextRenderer
+  RendererMap
 } from '@lumino/datagrid';
 import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
-import { button, cssVar, formatCount, h, messageOf } from './dom';
+import { button, formatCount, h, messageOf } from './dom';
+import { formatCell, gridStyle, withAlpha } from './gridStyle';
 import { insertCell, isPythonIdentifier, resultCode } from './notebook';
 import { IResultColumn, IResultPage, TapClient } from './tap';
+
+export { formatCell, gridStyle, withAlpha };
 
 /** Rows per request. */
 export const PAGE_SIZE = 200;
@@ -38,15 +39,6 @@ export const PAGE_SIZE = 200;
 const MAX_PAGES = 60;
 /** Requests in flight at once. */
 const MAX_IN_FLIGHT = 3;
-
-const NUMERIC = new Set([
-  'short',
-  'int',
-  'long',
-  'float',
-  'double',
-  'unsignedByte'
-]);
 
 /** The view of a result: sort column (none = ''), direction and filter. */
 export interface IResultView {
@@ -271,102 +263,6 @@ export class ResultDataModel extends DataModel {
   private _loaded = new Signal<this, IResultPage | Error>(this);
 }
 
-/** A cell value as text: numbers to a sensible precision, null as empty. */
-export function formatCell(value: unknown, datatype = ''): string {
-  if (value === null || value === undefined) {
-    return '';
-  }
-  if (typeof value === 'number') {
-    if (
-      Number.isInteger(value) &&
-      datatype !== 'float' &&
-      datatype !== 'double'
-    ) {
-      return String(value);
-    }
-    const digits = datatype === 'float' ? 7 : 12;
-    return String(Number(value.toPrecision(digits)));
-  }
-  if (typeof value === 'boolean') {
-    return value ? 'true' : 'false';
-  }
-  return String(value);
-}
-
-/** The grid's colours and fonts, from the current theme's CSS variables. */
-export function gridStyle(): {
-  style: DataGrid.Style;
-  body: TextRenderer;
-  header: TextRenderer;
-} {
-  const background = cssVar('--jp-layout-color0');
-  const stripe = cssVar('--jp-layout-color1');
-  const header = cssVar('--jp-layout-color2');
-  const border = cssVar('--jp-border-color2');
-  const text = cssVar('--jp-ui-font-color1');
-  const dim = cssVar('--jp-ui-font-color2');
-  const brand = cssVar('--jp-brand-color1');
-  const selection = cssVar('--jp-brand-color3');
-  const fontSize = cssVar('--jp-code-font-size', '13px');
-  const code = cssVar('--jp-code-font-family', 'monospace');
-  const ui = cssVar('--jp-ui-font-family', 'sans-serif');
-  const uiSize = cssVar('--jp-ui-font-size1', '13px');
-  const style: DataGrid.Style = {
-    ...DataGrid.defaultStyle,
-    voidColor: background,
-    backgroundColor: background,
-    rowBackgroundColor: (i: number) => (i % 2 === 0 ? background : stripe),
-    gridLineColor: border,
-    headerBackgroundColor: header,
-    headerGridLineColor: border,
-    selectionFillColor: withAlpha(selection, 0.35),
-    selectionBorderColor: brand,
-    cursorBorderColor: brand,
-    headerSelectionFillColor: withAlpha(selection, 0.35),
-    headerSelectionBorderColor: brand
-  };
-  const numeric = (config: CellRenderer.CellConfig) =>
-    NUMERIC.has(String(config.metadata?.['type'] ?? ''));
-  const body = new TextRenderer({
-    font: `${fontSize} ${code}`,
-    textColor: text,
-    horizontalAlignment: config => (numeric(config) ? 'right' : 'left'),
-    format: config =>
-      formatCell(config.value, String(config.metadata?.['type'] ?? ''))
-  });
-  const headerRenderer = new TextRenderer({
-    font: config =>
-      config.region === 'column-header' && config.row === 0
-        ? `600 ${uiSize} ${ui}`
-        : `${uiSize} ${ui}`,
-    textColor: config =>
-      config.region === 'column-header' && config.row === 0 ? text : dim,
-    horizontalAlignment: config =>
-      config.region === 'row-header' ? 'right' : 'left',
-    format: config => formatCell(config.value)
-  });
-  return { style, body, header: headerRenderer };
-}
-
-/** `color` (any CSS colour) with opacity `alpha`, as `rgba()` for the canvas. */
-export function withAlpha(color: string, alpha: number): string {
-  const ctx = document.createElement('canvas').getContext('2d');
-  let rgb: [number, number, number] = [128, 128, 128];
-  if (ctx && color) {
-    ctx.fillStyle = '#808080';
-    ctx.fillStyle = color;
-    const norm = String(ctx.fillStyle);
-    const hex = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(norm);
-    const fn = /^rgba?\((\d+),\s*(\d+),\s*(\d+)/i.exec(norm);
-    if (hex) {
-      rgb = [parseInt(hex[1], 16), parseInt(hex[2], 16), parseInt(hex[3], 16)];
-    } else if (fn) {
-      rgb = [Number(fn[1]), Number(fn[2]), Number(fn[3])];
-    }
-  }
-  return `rgba(${rgb[0]}, ${rgb[1]}, ${rgb[2]}, ${alpha})`;
-}
-
 /** Options of a result grid. */
 export interface IResultGridOptions {
   client: TapClient;
@@ -374,6 +270,8 @@ export interface IResultGridOptions {
   notebooks?: INotebookTracker | null;
   /** Called after code went into a notebook, to show it. */
   showNotebook?: (notebook: Widget) => void;
+  /** Draws the job's rows in a sky panel (no button when absent). */
+  showOnSky?: (jobId: string) => void;
 }
 
 /**
@@ -515,6 +413,17 @@ export class ResultGrid extends Widget {
       },
       () => void this.toNotebook(true)
     );
+    const showOnSky = options.showOnSky;
+    const sky = showOnSky
+      ? button(
+          'Show on sky',
+          {
+            title: 'Draw the rows (their RA/Dec) in a sky panel',
+            'data-testid': 'lsstbox-grid-sky'
+          },
+          () => showOnSky(this.jobId)
+        )
+      : null;
     const copy = button(
       'Copy job URL',
       {
@@ -554,6 +463,7 @@ export class ResultGrid extends Widget {
       h('label', { class: 'lsstbox-GridLabel' }, 'Variable', this._variable),
       insert,
       send,
+      sky,
       copy
     );
     const top = new Widget({ node: h('div', {}, toolbar, this._message) });

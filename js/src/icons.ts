@@ -42,3 +42,15 @@ export const queryIcon = new LabIcon({
   name: 'lsstbox:adql-query',
   svgstr: querySvg
 });
+
+/** A globe with a grid: the HiPS sky panel. */
+const skySvg = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
+  <g class="jp-icon3" fill="#616161">
+    <path d="M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm7.9 9h-3.4a15 15 0 0 0-1.3-5.6A8 8 0 0 1 19.9 11zM12 4c.9 1 2.3 3.6 2.5 7h-5C9.7 7.6 11.1 5 12 4zM8.8 5.4A15 15 0 0 0 7.5 11H4.1a8 8 0 0 1 4.7-5.6zM4.1 13h3.4a15 15 0 0 0 1.3 5.6A8 8 0 0 1 4.1 13zM12 20c-.9-1-2.3-3.6-2.5-7h5c-.2 3.4-1.6 6-2.5 7zm3.2-1.4a15 15 0 0 0 1.3-5.6h3.4a8 8 0 0 1-4.7 5.6z"/>
+  </g>
+</svg>`;
+
+export const skyIcon = new LabIcon({
+  name: 'lsstbox:sky',
+  svgstr: skySvg
+});

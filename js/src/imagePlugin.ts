@@ -24,8 +24,10 @@ import {
 } from '@jupyterlab/docregistry';
 import { Contents, ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { followViews, linkImageViewer } from './imageLink';
 import { ImageViewer } from './imageViewer';
 import { IViewerDefaults, VIEWER_DEFAULTS, viewerDefaults } from './settings';
 
@@ -151,19 +153,26 @@ export const imagePlugin: JupyterFrontEndPlugin<void> = {
   description:
     'The LSST image viewer: FITS files, ObsCore datasets and Butler datasets rendered by the server, with pan, zoom, stretch, colormap, mask planes and source overlays.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer, ISettingRegistry],
+  optional: [
+    ICommandPalette,
+    ILayoutRestorer,
+    ISettingRegistry,
+    INotebookTracker
+  ],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    notebooks: INotebookTracker | null
   ) => {
     const serverSettings = app.serviceManager.serverSettings;
 
     // the settings apply to viewers opened afterwards
     let defaults: IViewerDefaults = VIEWER_DEFAULTS;
+    let settingsLoaded: Promise<void> = Promise.resolve();
     if (settingRegistry) {
-      void settingRegistry
+      settingsLoaded = settingRegistry
         .load(IMAGE_PLUGIN_ID)
         .then(settings => {
           const update = () => {
@@ -213,6 +222,10 @@ export const imagePlugin: JupyterFrontEndPlugin<void> = {
       }
     };
     const created = (viewer: ImageViewer) => {
+      followViews(viewer);
+      if (notebooks) {
+        linkImageViewer(viewer, notebooks);
+      }
       viewer.disposed.connect(() => {
         if (debugHook.lsstboxImageViewer === viewer) {
           delete debugHook.lsstboxImageViewer;
@@ -295,7 +308,15 @@ export const imagePlugin: JupyterFrontEndPlugin<void> = {
               description:
                 'file:<path under the Jupyter root>, did:<obs_publisher_did> or butler:<dataset uuid>'
             },
-            title: { type: 'string', description: 'The tab title' }
+            title: { type: 'string', description: 'The tab title' },
+            ra: {
+              type: 'number',
+              description: 'Centre the view on this RA (deg)'
+            },
+            dec: {
+              type: 'number',
+              description: 'Centre the view on this Dec (deg)'
+            }
           }
         }
       },
@@ -316,7 +337,22 @@ export const imagePlugin: JupyterFrontEndPlugin<void> = {
           }
           src = answer.value;
         }
-        return openImage(normaliseSrc(src), title);
+        // viewers restored at start-up get the user's settings too
+        await settingsLoaded;
+        const widget = openImage(normaliseSrc(src), title);
+        const ra = Number(args['ra']);
+        const dec = Number(args['dec']);
+        if (
+          args['ra'] !== undefined &&
+          args['dec'] !== undefined &&
+          Number.isFinite(ra) &&
+          Number.isFinite(dec)
+        ) {
+          void widget.content
+            .centerOnSky(ra, dec)
+            .catch(error => widget.content.notify(String(error)));
+        }
+        return widget;
       }
     });
 

@@ -408,7 +408,7 @@ export class ImageViewer extends Widget {
       el('span', { class: 'lsstbox-ImageViewer-group' }, ...children);
     const label = (text: string, control: HTMLElement) =>
       el('label', { class: 'lsstbox-ImageViewer-label' }, text, control);
-    const toolbar = el(
+    const toolbar = (this._toolbar = el(
       'div',
       { class: 'lsstbox-ImageViewer-toolbar', role: 'toolbar' },
       group(this._zoomOut, this._zoomIn, this._fitButton, this._oneButton),
@@ -422,7 +422,7 @@ export class ImageViewer extends Widget {
         this._resetLimits
       ),
       this._masksBox
-    );
+    ));
 
     // stage
     this._canvas = el('canvas', {
@@ -533,6 +533,34 @@ export class ImageViewer extends Widget {
   }
 
   /** Emitted when a source of the overlay is clicked (null: none near). */
+  /** Emitted on every pan and zoom (listeners debounce). */
+  get viewChanged(): ISignal<this, void> {
+    return this._viewChanged;
+  }
+
+  /** The pixel at the centre of the canvas, the scale and the canvas width (CSS px). */
+  get view(): { x: number; y: number; scale: number; width: number } {
+    const [x, y] = this.canvasToPixel(this._cssW / 2, this._cssH / 2);
+    return { x, y, scale: this._scale, width: this._cssW };
+  }
+
+  /** Sky positions (degrees) of pixels, from the image's WCS on the server. */
+  async pixToSky(
+    x: number[],
+    y: number[]
+  ): Promise<{ ra: (number | null)[]; dec: (number | null)[] }> {
+    return imageJSON<{ ra: (number | null)[]; dec: (number | null)[] }>(
+      'pix2world',
+      null,
+      {
+        method: 'POST',
+        body: JSON.stringify({ src: this._src, x, y }),
+        headers: { 'Content-Type': 'application/json' }
+      },
+      this._settings
+    );
+  }
+
   get sourceSelected(): ISignal<this, ISourceSelection | null> {
     return this._sourceSelected;
   }
@@ -659,6 +687,58 @@ export class ImageViewer extends Widget {
     const s = scale === undefined ? this._scale : this._clampScale(scale);
     this._fitted = false;
     this._setView(s, this._cssW / 2 - x * s, this._cssH / 2 + y * s);
+  }
+
+  /**
+   * Centre the view on a sky position (degrees).  Resolves false (and says
+   * so in the viewer) when the position is outside the image.
+   */
+  async centerOnSky(ra: number, dec: number): Promise<boolean> {
+    const src = this._src;
+    const info = await this._ready;
+    const answer = await imageJSON<{
+      x: (number | null)[];
+      y: (number | null)[];
+    }>(
+      'world2pix',
+      null,
+      {
+        method: 'POST',
+        body: JSON.stringify({ src, ra: [ra], dec: [dec] }),
+        headers: { 'Content-Type': 'application/json' }
+      },
+      this._settings
+    );
+    const [x, y] = [answer.x[0], answer.y[0]];
+    if (src !== this._src || this.isDisposed) {
+      return false;
+    }
+    if (
+      x === null ||
+      y === null ||
+      x < -0.5 ||
+      y < -0.5 ||
+      x > info.width - 0.5 ||
+      y > info.height - 0.5
+    ) {
+      this._showNotice(
+        `RA ${ra.toFixed(5)}, Dec ${dec.toFixed(5)} is outside this image`
+      );
+      return false;
+    }
+    this.centerOn(x, y);
+    this._canvas.dataset.centre = `${x.toFixed(3)},${y.toFixed(3)}`;
+    return true;
+  }
+
+  /** Add a control at the end of the toolbar (e.g. the notebook link). */
+  addToolbarItem(node: HTMLElement): void {
+    this._toolbar.append(node);
+  }
+
+  /** Show a one-line message over the image (it goes away on the next one). */
+  notify(text: string): void {
+    this._showNotice(text);
   }
 
   /** The canvas position (CSS px) of pixel (x, y). */
@@ -913,6 +993,7 @@ export class ImageViewer extends Widget {
     );
     this._scheduleDraw();
     this._requestTiles(TILE_DEBOUNCE_MS);
+    this._viewChanged.emit();
   }
 
   private _onResize(): void {
@@ -1599,6 +1680,8 @@ export class ImageViewer extends Widget {
   private _display: IDisplaySettings;
   private _infoChanged = new Signal<this, IImageInfo | null>(this);
   private _sourceSelected = new Signal<this, ISourceSelection | null>(this);
+  private _toolbar: HTMLElement;
+  private _viewChanged = new Signal<this, void>(this);
 
   private _scale = 1;
   private _ox = 0;

@@ -9,6 +9,7 @@ import { catalogPlugin } from './catalogPlugin';
 import { telescopeIcon } from './icons';
 import { imagePlugin } from './imagePlugin';
 import { ReleaseModel } from './model';
+import { skyPlugin } from './skyPlugin';
 import { CommandIDs, PLUGIN_ID } from './tokens';
 import { ReleasePanel } from './widget';
 
@@ -69,4 +70,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, catalogPlugin, imagePlugin];
+export default [plugin, catalogPlugin, imagePlugin, skyPlugin];

@@ -12,6 +12,7 @@ import { ApiError, requestAPI } from './api';
 import {
   ISchemaDoc,
   isSchemaDoc,
+  parseCsv,
   schemaFromCsv,
   TAP_SCHEMA_QUERY
 } from './schema';
@@ -213,6 +214,28 @@ export class TapClient {
     } catch {
       return [];
     }
+  }
+
+  /**
+   * Run `query` synchronously on the box's service; the rows as CSV strings
+   * (the first row is the header).
+   */
+  async syncCsv(query: string, maxrec = 10_000): Promise<string[][]> {
+    const body = new URLSearchParams({
+      LANG: 'ADQL',
+      REQUEST: 'doQuery',
+      RESPONSEFORMAT: 'csv',
+      MAXREC: String(maxrec),
+      QUERY: query
+    });
+    const { text } = await this._request('sync', {
+      method: 'POST',
+      body,
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded;charset=UTF-8'
+      }
+    });
+    return parseCsv(text);
   }
 
   /** The tables of a remote TAP service: one sync TAP_SCHEMA query, as CSV. */

@@ -112,3 +112,12 @@ export namespace CommandIDs {
   export const openJobResult = 'lsstbox:open-job-result';
   export const runQuery = 'lsstbox:run-query';
 }
+
+/** The id of the sky panel plugin (and of its settings schema). */
+export const SKY_PLUGIN_ID = '@lsstbox/jupyterlab:sky';
+
+/** Command ids of the sky panel. */
+export namespace CommandIDs {
+  export const openSkyPanel = 'lsstbox:open-sky-panel';
+  export const skyShowJob = 'lsstbox:sky-show-job';
+}

@@ -1,3 +1,4 @@
 import './base.css';
 import './catalog.css';
 import './imageviewer.css';
+import './sky.css';

@@ -34,9 +34,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
+
+from .base import QueuedWidget, _Msg
+from .tables import (  # noqa: F401  (re-exported: SkyView's helpers used to live here)
+    F32_SPAN,
+    ID_COLUMNS,
+    PALETTE,
+    SHAPES,
+    _column,
+    _columns_of,
+    _f64,
+    _pick_id_column,
+    _positions,
+    _take,
+)
 
 STATIC = Path(__file__).with_name("static")
 
@@ -50,28 +63,6 @@ export default {
 };
 """
 
-#: Default overlay colours, in order of the layers added.
-PALETTE = ("#00e5ff", "#ffd600", "#ff4081", "#76ff03", "#ff9100", "#e040fb")
-
-#: Id columns looked for, in this order, when ``add_catalog``/``add_footprints`` get no ``id=``.
-ID_COLUMNS = (
-    "objectId",
-    "diaObjectId",
-    "ssObjectId",
-    "sourceId",
-    "diaSourceId",
-    "forcedSourceId",
-    "ccdVisitId",
-    "visitId",
-    "obs_publisher_did",
-    "obs_id",
-    "id",
-)
-
-#: ``add_catalog`` sends float32 offsets (not float64 positions) when the rows span less than this.
-F32_SPAN = 10.0
-
-SHAPES = ("circle", "square", "plus", "cross", "rhomb", "triangle")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
@@ -114,14 +105,6 @@ class RaDec(t.TraitType):
 
 
 @dataclass
-class _Msg:
-    content: dict[str, Any]
-    buffers: list[bytes]
-    layer: str | None = None
-    persistent: bool = False  # a layer: replayed to every view that becomes ready later
-
-
-@dataclass
 class _Layer:
     kind: str
     ids: np.ndarray | list[Any]  # id of each row the front end got, by its index there
@@ -129,67 +112,6 @@ class _Layer:
     table: Any = None
     posted_at: float = field(default_factory=time.perf_counter)  # the call (perf_counter)
     sent_at: float | None = None  # last sent to a view (epoch seconds)
-
-
-def _columns_of(table: Any) -> list[str]:
-    """Column names of a pandas/astropy/pyarrow table, a numpy record array or a mapping."""
-    if hasattr(table, "compute") and not hasattr(table, "iloc"):
-        raise TypeError(
-            f"{type(table).__name__} is lazy: compute it first (e.g. .compute() or .head(n)) to draw its rows"
-        )
-    if hasattr(table, "to_table") and not hasattr(table, "colnames"):  # pyvo results
-        raise TypeError("pass results.to_table() (a pyvo result set is not a table)")
-    for attr in ("colnames", "column_names"):
-        if hasattr(table, attr):
-            return list(getattr(table, attr))
-    if hasattr(table, "columns"):
-        return [str(c) for c in table.columns]
-    names = getattr(getattr(table, "dtype", None), "names", None)
-    if names:
-        return list(names)
-    if isinstance(table, Mapping):
-        return [str(k) for k in table]
-    raise TypeError(f"cannot read columns from {type(table).__name__}: pass a DataFrame or an astropy Table")
-
-
-def _column(table: Any, name: str) -> np.ndarray:
-    col = table[name]
-    if hasattr(col, "filled") and getattr(col, "mask", None) is not None and np.ma.is_masked(col):
-        col = col.filled(np.nan) if np.issubdtype(col.dtype, np.floating) else col.filled()
-    values = getattr(col, "value", col)  # astropy Quantity/Column
-    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
-        values = values.to_numpy()
-    return np.asarray(values)
-
-
-def _pick_id_column(columns: Sequence[str], id: str | bool | None) -> str | None:
-    if id is False:
-        return None
-    if isinstance(id, str):
-        if id not in columns:
-            raise KeyError(f"no column {id!r} (columns: {', '.join(columns)})")
-        return id
-    return next((c for c in ID_COLUMNS if c in columns), None)
-
-
-def _positions(ra: np.ndarray, dec: np.ndarray) -> tuple[dict[str, Any], list[bytes]]:
-    """RA/Dec buffers for the view: float32 offsets from a reference point when the rows span
-    less than :data:`F32_SPAN` degrees (8 bytes a row, resolution better than 4 mas), else float64."""
-    if len(ra) == 0:
-        return {"coords": "f64"}, [b"", b""]
-    ra0, dec0 = float(ra[0]), float(np.median(dec))
-    dra = (ra - ra0 + 180.0) % 360.0 - 180.0
-    ddec = dec - dec0
-    if max(float(np.abs(dra).max()), float(np.abs(ddec).max())) <= F32_SPAN:
-        return {"coords": "f32-offsets", "ref": [ra0, dec0]}, [
-            np.ascontiguousarray(dra, dtype="<f4").tobytes(),
-            np.ascontiguousarray(ddec, dtype="<f4").tobytes(),
-        ]
-    return {"coords": "f64"}, [_f64(ra), _f64(dec)]
-
-
-def _f64(values: np.ndarray) -> bytes:
-    return np.ascontiguousarray(values, dtype="<f8").tobytes()
 
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -238,20 +160,7 @@ def parse_s_region(text: str) -> list[tuple[float, float]] | None:
     return None
 
 
-def _take(table: Any, rows: np.ndarray) -> Any:
-    """The given rows of a table, in the table's own type where it has one."""
-    if hasattr(table, "iloc"):
-        return table.iloc[rows]
-    if hasattr(table, "colnames"):  # astropy
-        return table[rows]
-    if hasattr(table, "take") and hasattr(table, "column_names"):  # pyarrow
-        return table.take(rows)
-    if isinstance(table, Mapping):
-        return {k: np.asarray(v)[rows] for k, v in table.items()}
-    return np.asarray(table)[rows]
-
-
-class SkyView(anywidget.AnyWidget):
+class SkyView(QueuedWidget):
     """Aladin Lite on the release's HiPS maps, with overlays, selection and clicks.
 
     Parameters
@@ -292,14 +201,11 @@ class SkyView(anywidget.AnyWidget):
         height: int = 400,
         **kwargs: Any,
     ) -> None:
-        self._log: list[_Msg] = []
-        self._views: set[str] = set()
         self._layers: dict[str, _Layer] = {}
         if target is None:
             f = _release().get("field") or {}
             target = (f.get("ra", 0.0), f.get("dec", 0.0))
         super().__init__(target=target, fov=fov, survey=survey, height=height, **kwargs)
-        self.on_msg(self._on_view_msg)
 
     def __repr__(self) -> str:
         ra, dec = self.target
@@ -327,56 +233,13 @@ class SkyView(anywidget.AnyWidget):
     def _check_height(self, proposal: Any) -> int:
         return max(150, min(4000, int(proposal["value"])))
 
-    # ---------------------------------------------------------------- the message queue
-    @property
-    def ready(self) -> bool:
-        """True once a view said it is ready (and has not closed since)."""
-        return bool(self._views)
-
-    @property
-    def pending(self) -> int:
-        """Messages waiting for a view (layers are kept for later views too; they count once)."""
-        return len(self._log) if not self._views else 0
-
-    def _post(
-        self,
-        content: dict[str, Any],
-        buffers: Sequence[bytes] = (),
-        *,
-        layer: str | None = None,
-        persistent: bool = False,
-    ) -> None:
-        msg = _Msg(dict(content), list(buffers), layer, persistent)
-        if persistent and layer is not None:  # a new version of a layer replaces the old one
-            self._log = [m for m in self._log if m.layer != layer]
-        if self._views:
-            self._deliver(msg)
-            if persistent:
-                self._log.append(msg)
-        else:
-            self._log.append(msg)
-
-    def _on_ready(self, view: str) -> None:
-        self._views.add(view)
-        # in order: everything queued while no view listened, then only the layers stay
-        for m in self._log:
-            self._deliver(m, view)
-        self._log = [m for m in self._log if m.persistent]
-
-    def _deliver(self, msg: _Msg, view: str | None = None) -> None:
-        self.send({**msg.content, "view": view} if view else msg.content, msg.buffers)
+    # ---------------------------------------------------------------- the message queue (QueuedWidget)
+    def _delivered(self, msg: _Msg) -> None:
         if msg.persistent and msg.layer in self._layers:
             self._layers[msg.layer].sent_at = time.time()
 
-    def _on_view_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
-        if not isinstance(content, dict):
-            return
-        kind, view = content.get("type"), str(content.get("view", ""))
-        if kind == "ready":
-            self._on_ready(view)
-        elif kind == "closed":
-            self._views.discard(view)
-        elif kind == "drawn":
+    def _on_message(self, kind: str, content: dict[str, Any], view: str, buffers: list[Any]) -> None:
+        if kind == "drawn":
             self._on_drawn(str(content.get("layer")), content)
         elif kind == "selection":
             self._on_selection(content.get("region"), content.get("indices") or {})
@@ -631,7 +494,7 @@ class SkyView(anywidget.AnyWidget):
             raise KeyError(f"no layer {name!r}; layers: {', '.join(self._layers) or '(none)'}")
         del self._layers[name]
         self.set_trait("overlays", [o for o in self.overlays if o["name"] != name])
-        self._log = [m for m in self._log if m.layer != name]
+        self._forget(name)
         if self._views:
             self._post({"type": "remove_layer", "layer": name})
 
@@ -653,12 +516,33 @@ class SkyView(anywidget.AnyWidget):
         self.set_trait("selection", {})
         self._post({"type": "clear_selection"})
 
-    def selected_rows(self, layer: str) -> Any:
-        """The rows of the table given to ``add_catalog``/``add_footprints`` that are selected."""
+    def highlight_rows(self, layer: str, positions: Sequence[int]) -> int:
+        """Highlight in the views the rows at ``positions`` of the table given to ``add_catalog``/
+        ``add_footprints`` (rows the layer skipped are ignored; ``[]`` clears the highlight),
+        without changing ``selection``. Returns the number of objects highlighted."""
+        if layer not in self._layers:
+            raise KeyError(f"no layer {layer!r}; layers: {', '.join(self._layers) or '(none)'}")
+        kept = np.asarray(self._layers[layer].rows, dtype="i8")  # ascending table positions
+        pos = np.asarray(list(positions), dtype="i8")
+        indices: list[int] = []
+        if len(kept) and len(pos):
+            at = np.minimum(np.searchsorted(kept, pos), len(kept) - 1)
+            indices = sorted(set(at[kept[at] == pos].tolist()))
+        self._post({"type": "select_rows", "layer": layer, "rows": indices})
+        return len(indices)
+
+    def selection_positions(self, layer: str) -> np.ndarray:
+        """The positions, in the table given to ``add_catalog``/``add_footprints``, of the rows
+        of ``layer`` in ``selection``."""
         if layer not in self._layers:
             raise KeyError(f"no layer {layer!r}; layers: {', '.join(self._layers) or '(none)'}")
         info = self._layers[layer]
         chosen = set(self.selection.get("ids", {}).get(layer, []))
         ids = info.ids.tolist() if isinstance(info.ids, np.ndarray) else list(info.ids)
-        positions = np.array([int(info.rows[k]) for k, v in enumerate(ids) if v in chosen], dtype="i8")
-        return _take(info.table, positions)
+        return np.array([int(info.rows[k]) for k, v in enumerate(ids) if v in chosen], dtype="i8")
+
+    def selected_rows(self, layer: str) -> Any:
+        """The rows of the table given to ``add_catalog``/``add_footprints`` that are selected."""
+        if layer not in self._layers:
+            raise KeyError(f"no layer {layer!r}; layers: {', '.join(self._layers) or '(none)'}")
+        return _take(self._layers[layer].table, self.selection_positions(layer))

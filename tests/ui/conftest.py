@@ -79,20 +79,29 @@ def lab_server(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A Playwright browser context on Debian's chromium with a fresh profile."""
+def browser_context(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    """A Playwright browser context on Debian's chromium with a fresh profile.
+
+    A test module may set ``VIEWPORT`` (a dict) and ``CHROMIUM_EXTRA_ARGS`` (a list): the sky
+    tests add ``--enable-unsafe-swiftshader`` (Aladin Lite needs WebGL2; headless chromium with
+    --disable-gpu offers it through SwiftShader only when asked).
+    """
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM} (set LSSTBOX_CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
+    viewport = getattr(request.module, "VIEWPORT", {"width": 1440, "height": 900})
+    extra = list(getattr(request.module, "CHROMIUM_EXTRA_ARGS", []))
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile),
             executable_path=CHROMIUM,
             headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 900},
+            args=[*CHROMIUM_ARGS, *extra],
+            viewport=viewport,
         )
         try:
             yield context

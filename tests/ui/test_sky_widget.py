@@ -15,19 +15,16 @@ context, workers included).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-import requests
-from browser_flags import CHROMIUM, CHROMIUM_ARGS
+from lab_notebook import cell_json, put_notebook, run_cell, sky_pixels
 
 from kernel_lib.catalog import open_catalog
 
@@ -38,10 +35,6 @@ NOTEBOOK = "sky.ipynb"
 FIELD = (53.16, -28.1)
 RED = "#ff0000"
 
-# Aladin Lite v3 needs WebGL2. Headless chromium with --disable-gpu still offers it through
-# SwiftShader (software Vulkan under ANGLE); newer Chromes only keep that fallback for WebGL
-# when asked, so ask explicitly (harmless where it is the default).
-SKY_CHROMIUM_ARGS = [*CHROMIUM_ARGS, "--enable-unsafe-swiftshader"]
 
 CELLS = [
     # 0: the release's Object catalog as a DataFrame, its ObsCore table for footprints
@@ -68,91 +61,9 @@ CELLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """``conftest.browser_context`` with the chromium flags WebGL2 needs (this module only)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (set LSSTBOX_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile-sky")
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=SKY_CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 1000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-def _notebook(cells: list[str]) -> dict:
-    return {
-        "cells": [
-            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
-            for src in cells
-        ],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-
-
-def _put_notebook(lab_server, name: str, cells: list[str]) -> None:
-    r = requests.put(
-        f"{lab_server.url}api/contents/{name}",
-        headers={"Authorization": f"token {lab_server.token}"},
-        json={"type": "notebook", "format": "json", "content": _notebook(cells)},
-        timeout=30,
-    )
-    assert r.status_code in (200, 201), r.text
-
-
-def _run_cell(page, index: int, timeout: float = 120_000) -> object:
-    """Run cell ``index`` (Shift+Enter) and wait until the kernel has finished it."""
-    from playwright.sync_api import expect
-
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-    prompt = cell.locator(".jp-InputArea-prompt")
-    before = prompt.inner_text()
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    expect(prompt).not_to_have_text(before, timeout=10_000)  # "[*]:" (or done already)
-    expect(prompt).to_have_text(_DONE, timeout=timeout)
-    return cell
-
-
-_DONE = re.compile(r"\[\d+\]")
-
-
-def _kernel_json(page, cell_index: int) -> dict:
-    cell = _run_cell(page, cell_index)
-    text = cell.locator(".jp-OutputArea-output").last.inner_text()
-    return json.loads(text)
-
-
-def _sky_pixels(png: bytes) -> dict[str, float]:
-    """Statistics of a screenshot of the view: is it the release's sky (a dark background with
-    bright sources), not Aladin's flat grey (rgb 60,60,60) with overlays on it?"""
-    from PIL import Image
-
-    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
-    h, w, _ = img.shape
-    core = img[h // 8 : -h // 8, w // 8 : -w // 8]  # away from Aladin's controls
-    q = core // 16  # 4096 colour cells: a noise-free count
-    keys = (q[..., 0] << 8) | (q[..., 1] << 4) | q[..., 2]
-    return {
-        "colours": len(np.unique(keys)),
-        "dark": float((core.max(axis=2) < 40).mean()),  # sky background
-        "bright": int((core.min(axis=2) > 170).sum()),  # stars and galaxy cores
-    }
+# Aladin Lite needs WebGL2 (see conftest.browser_context)
+CHROMIUM_EXTRA_ARGS = ["--enable-unsafe-swiftshader"]
+VIEWPORT = {"width": 1440, "height": 1000}
 
 
 def _sin_xy(ra, dec, ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +78,7 @@ def test_sky_view_in_a_notebook(lab_server, browser_context, tiny_release: Path,
     from playwright.sync_api import expect
 
     t_start = time.monotonic()
-    _put_notebook(lab_server, NOTEBOOK, CELLS)
+    put_notebook(lab_server, NOTEBOOK, CELLS)
     server = urlsplit(lab_server.url).netloc
     requests_seen: list[str] = []
     responses: list[tuple[int, str]] = []
@@ -183,9 +94,9 @@ def test_sky_view_in_a_notebook(lab_server, browser_context, tiny_release: Path,
         expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
 
         # -- the catalog was added before display: the queued call survived
-        n_objects = int(_run_cell(page, 0).locator(".jp-OutputArea-output").last.inner_text().strip())
+        n_objects = int(run_cell(page, 0).locator(".jp-OutputArea-output").last.inner_text().strip())
         assert n_objects > 100
-        sky = _run_cell(page, 1).locator(".lsstbox-sky")
+        sky = run_cell(page, 1).locator(".lsstbox-sky")
         expect(sky).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
         expect(sky).to_have_attribute(
             "data-layers", re.compile(r'"Object":\{[^}]*"drawn":true'), timeout=LOAD_TIMEOUT
@@ -199,7 +110,7 @@ def test_sky_view_in_a_notebook(lab_server, browser_context, tiny_release: Path,
         stats: dict[str, float] = {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            stats = _sky_pixels(canvas.screenshot())
+            stats = sky_pixels(canvas.screenshot())
             if stats["colours"] > 200 and stats["dark"] > 0.5 and stats["bright"] > 50:
                 break
             page.wait_for_timeout(500)
@@ -224,7 +135,7 @@ def test_sky_view_in_a_notebook(lab_server, browser_context, tiny_release: Path,
         assert red_pixels > 500, red_pixels
 
         # -- a MOC and footprints added after display
-        _run_cell(page, 2)
+        run_cell(page, 2)
         expect(sky).to_have_attribute(
             "data-layers", re.compile(r'"r coadds":\{[^}]*"drawn":true'), timeout=LOAD_TIMEOUT
         )
@@ -250,7 +161,7 @@ def test_sky_view_in_a_notebook(lab_server, browser_context, tiny_release: Path,
         shown = json.loads(sky.get_attribute("data-selection") or "{}")
         sky.screenshot(path=str(results_dir / "sky-widget-selection.png"))
 
-        state = _kernel_json(page, 3)
+        state = cell_json(page, 3)
         sel = state["selection"]
         assert sel["region"]["type"] == "rect" and len(sel["region"]["vertices"]) == 4
         chosen = sel["ids"]["Object"]
@@ -288,7 +199,7 @@ def test_sky_view_in_a_notebook(lab_server, browser_context, tiny_release: Path,
         assert box is not None
         page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
         expect(sky).to_have_attribute("data-clicked", re.compile(r"^Object:"), timeout=LOAD_TIMEOUT)
-        clicked = _kernel_json(page, 3)["clicked"]
+        clicked = cell_json(page, 3)["clicked"]
         assert clicked["layer"] == "Object" and clicked["id"] == first, clicked
         # the view knows row numbers only; the kernel told it the id to show
         expect(sky.locator(".lsstbox-sky-status")).to_have_text(f"clicked: Object {first}")
@@ -340,7 +251,7 @@ def test_sky_view_follows_the_kernel_and_back(lab_server, browser_context, resul
     """Traits both ways (survey, target, fov; a pan in the view), a mocpy MOC, a second display."""
     from playwright.sync_api import expect
 
-    _put_notebook(lab_server, "sky-follow.ipynb", FOLLOW_CELLS)
+    put_notebook(lab_server, "sky-follow.ipynb", FOLLOW_CELLS)
     server = urlsplit(lab_server.url).netloc
     responses: list[tuple[int, str]] = []
     browser_context.on("response", lambda r: responses.append((r.status, r.url)))
@@ -348,13 +259,13 @@ def test_sky_view_follows_the_kernel_and_back(lab_server, browser_context, resul
     try:
         page.goto(f"{lab_server.url}lab/tree/sky-follow.ipynb?reset&token={lab_server.token}")
         expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
-        sky = _run_cell(page, 0).locator(".lsstbox-sky")
+        sky = run_cell(page, 0).locator(".lsstbox-sky")
         expect(sky).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
         expect(sky).to_have_attribute("data-layers", re.compile(r'"cone":\{"kind":"moc","n":1,"drawn":true'))
         center = page.evaluate("(el) => el.lsstboxSky.aladin.getRaDec()", sky.element_handle())
         assert center == pytest.approx(FIELD, abs=1e-6)  # the release's field by default
 
-        _run_cell(page, 1)
+        run_cell(page, 1)
         expect(sky.locator("select.lsstbox-sky-survey")).to_have_value("r", timeout=LOAD_TIMEOUT)
         page.wait_for_function(
             "(el) => { const [ra, dec] = el.lsstboxSky.aladin.getRaDec();"
@@ -369,7 +280,7 @@ def test_sky_view_follows_the_kernel_and_back(lab_server, browser_context, resul
             page.wait_for_timeout(200)
 
         # a second display: a new view, ready, with the layer replayed to it
-        second = _run_cell(page, 2).locator(".lsstbox-sky")
+        second = run_cell(page, 2).locator(".lsstbox-sky")
         expect(second).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
         expect(second).to_have_attribute(
             "data-layers", re.compile(r'"cone":\{"kind":"moc","n":1,"drawn":true')
@@ -389,7 +300,7 @@ def test_sky_view_follows_the_kernel_and_back(lab_server, browser_context, resul
         page.mouse.move(cx + 200, cy + 60, steps=10)
         page.mouse.up()
         page.wait_for_timeout(600)  # the view reports after 250 ms of quiet
-        state = _kernel_json(page, 3)
+        state = cell_json(page, 3)
         ra, dec = state["target"]
         moved = math.hypot((ra - 53.17) * math.cos(math.radians(dec)), dec + 28.09)
         assert moved > 0.003, state["target"]  # 200 px of a 0.03 deg view is ~0.006 deg

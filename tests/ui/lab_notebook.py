@@ -1,0 +1,81 @@
+"""Notebook helpers for the UI tests (a plain module: test modules import it by name, like
+``browser_flags``): write a notebook through the contents API, run a cell from the page, read
+a cell's JSON output, and tell the release's sky from a blank canvas."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import numpy as np
+import requests
+
+DONE = re.compile(r"\[\d+\]")
+
+
+def notebook(cells: list[str]) -> dict:
+    return {
+        "cells": [
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
+            for src in cells
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def put_notebook(lab_server, name: str, cells: list[str]) -> None:
+    r = requests.put(
+        f"{lab_server.url}api/contents/{name}",
+        headers={"Authorization": f"token {lab_server.token}"},
+        json={"type": "notebook", "format": "json", "content": notebook(cells)},
+        timeout=30,
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+def run_cell(page, index: int, timeout: float = 120_000, notebook_name: str | None = None) -> object:
+    """Run cell ``index`` (Shift+Enter) and wait until the kernel has finished it.
+
+    With ``notebook_name``, the notebook's tab is activated first (another panel may be in front).
+    """
+    from playwright.sync_api import expect
+
+    if notebook_name:
+        page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title*="{notebook_name}"]').first.click()
+    cell = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(index)
+    prompt = cell.locator(".jp-InputArea-prompt")
+    before = prompt.inner_text()
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    expect(prompt).not_to_have_text(before, timeout=10_000)  # "[*]:" (or done already)
+    expect(prompt).to_have_text(DONE, timeout=timeout)
+    return cell
+
+
+def cell_json(page, index: int, notebook_name: str | None = None) -> dict:
+    cell = run_cell(page, index, notebook_name=notebook_name)
+    text = cell.locator(".jp-OutputArea-output").last.inner_text()
+    return json.loads(text)
+
+
+def sky_pixels(png: bytes) -> dict[str, float]:
+    """Statistics of a screenshot of a sky view: is it the release's sky (a dark background with
+    bright sources), not Aladin's flat grey (rgb 60,60,60) with overlays on it?"""
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
+    h, w, _ = img.shape
+    core = img[h // 8 : -h // 8, w // 8 : -w // 8]  # away from Aladin's controls
+    q = core // 16  # 4096 colour cells: a noise-free count
+    keys = (q[..., 0] << 8) | (q[..., 1] << 4) | q[..., 2]
+    return {
+        "colours": len(np.unique(keys)),
+        "dark": float((core.max(axis=2) < 40).mean()),  # sky background
+        "bright": int((core.min(axis=2) > 170).sum()),  # stars and galaxy cores
+    }
