@@ -17,7 +17,9 @@ Per run:
 
 Also: the first display of a new view with the same rows queued before it (call -> drawn,
 including the widget's render, Aladin's start and the HiPS), and the frame time while panning
-with the rows on screen. Goal: **drawn < 1 s** for 10^5 rows.
+with the rows on screen; and the same rows drawn in the lab's sky panel by typing the variable's
+name (kernel link: request -> kernel -> add_catalog -> the panel's Aladin core). Goal: **drawn < 1 s**
+for 10^5 rows.
 
     .venv/bin/python benchmarks/bench_sky_overlay.py
     .venv/bin/python benchmarks/bench_sky_overlay.py --rows 100000 --runs 5
@@ -124,6 +126,40 @@ PAN_JS = """async ([el, steps]) => {
 }"""
 
 
+DRAW_JS = """async (el) => {
+  // click Draw, then wait until the panel reports the layer drawn (two frames after addSources)
+  const drawn = () => /"big":\\{[^}]*"drawn":true/.test(el.dataset.layers || '');
+  el.dataset.layers = '{}';
+  const t0 = performance.now();
+  el.querySelector('[data-testid="lsstbox-link-draw"]').click();
+  await new Promise(resolve => {
+    const check = () => (drawn() ? resolve() : requestAnimationFrame(check));
+    check();
+  });
+  return performance.now() - t0;
+}"""
+
+
+def _panel_runs(page: Any, runs: int) -> list[float]:
+    """The same rows drawn in the lab's sky panel from the variable's name (the kernel link)."""
+    from playwright.sync_api import expect
+
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator("#command-palette")
+    palette.locator("input").fill("Open Sky Panel")
+    palette.locator('.lm-CommandPalette-item[data-command="lsstbox:open-sky-panel"]').click()
+    panel = page.get_by_test_id("lsstbox-sky-panel")
+    expect(panel).to_have_attribute("data-state", "ready", timeout=TIMEOUT)
+    status = panel.get_by_test_id("lsstbox-link-status")
+    expect(status).to_have_attribute("data-status", "ready", timeout=TIMEOUT)
+    panel.get_by_test_id("lsstbox-link-variable").fill("big")
+    out = []
+    for k in range(runs):
+        out.append(page.evaluate(DRAW_JS, panel.element_handle()))
+        print(f"  sky panel run {k + 1}: Draw -> drawn {out[-1]:7.1f} ms", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--release", type=Path, default=None)
@@ -131,9 +167,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
 
+    from browser_flags import CHROMIUM_ARGS
     from jupyter_subprocess import jupyter_process
+    from lab_notebook import notebook as _notebook
     from playwright.sync_api import expect, sync_playwright
-    from test_sky_widget import SKY_CHROMIUM_ARGS, _notebook
+
+    sky_args = [*CHROMIUM_ARGS, "--enable-unsafe-swiftshader"]  # WebGL2 for Aladin
 
     with tempfile.TemporaryDirectory(prefix="bench-sky-") as tmp_s:
         tmp = Path(tmp_s)
@@ -158,7 +197,7 @@ def main() -> None:
         token = secrets.token_hex(16)
         with jupyter_process("jupyterlab", lab_args, env, home / "root", home / "lab.log", token) as lab:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=SKY_CHROMIUM_ARGS)
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=sky_args)
                 page = browser.new_page(viewport={"width": 1440, "height": 1000})
                 page.goto(f"{lab.url}lab/tree/bench.ipynb?reset&token={token}")
                 expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=TIMEOUT)
@@ -188,6 +227,7 @@ def main() -> None:
                 pan_ms = page.evaluate(PAN_JS, [sky.element_handle(), 30])
                 _run_cell(page, 3)
                 first = _kernel_state(page, "first")["first"][0]
+                panel_ms = _panel_runs(page, args.runs)
                 browser.close()
 
     med = statistics.median
@@ -201,8 +241,9 @@ def main() -> None:
     print(f"| of which view `drawn` -> kernel | {med(back):.1f} |")
     print(f"| first display, rows queued before it: call -> drawn | {first['latency_s'] * 1e3:.1f} |")
     print(f"| pan, frame time with the rows on screen | {pan_ms:.1f} |")
-    verdict = "met" if med(drawn) < 1000 else "NOT met"
-    print(f"\ngoal call -> drawn < 1 s: {verdict}")
+    print(f"| sky panel: Draw `big` clicked -> drawn (kernel link) | {med(panel_ms):.1f} |")
+    verdict = "met" if max(med(drawn), med(panel_ms)) < 1000 else "NOT met"
+    print(f"\ngoal call -> drawn < 1 s (widget and sky panel): {verdict}")
 
 
 if __name__ == "__main__":

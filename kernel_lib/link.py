@@ -23,11 +23,8 @@ Examples
 
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
 import hashlib
 import keyword
-import math
 import sys
 import types
 from collections.abc import Iterable, Mapping
@@ -36,7 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from .widgets.tables import PALETTE, SHAPES, _column, _pick_id_column, _positions, _take
+from .widgets.tables import (
+    NOT_SCALAR,
+    PALETTE,
+    SHAPES,
+    _column,
+    _pick_id_column,
+    _positions,
+    _take,
+    json_scalar,
+)
 
 __all__ = ["MAX_POINTS", "TARGET", "register", "show_on_sky"]
 
@@ -286,90 +292,13 @@ class _Watch:
         return (self.panel or "*", self.layer)
 
 
-def _build(
-    table: Any,
-    info: _Info,
-    *,
-    panel: str | None,
-    layer: str,
-    var: str | None,
-    label: str,
-    color: str,
-    size: int,
-    shape: str,
-) -> tuple[_Watch, dict[str, Any], list[bytes]]:
-    """The watch of a layer and its ``add_catalog`` message (+ buffers)."""
-    assert info.ra is not None and info.dec is not None
-    ra_v, dec_v = _coords(table, info.ra, info.dec)
-    keep = np.isfinite(ra_v) & np.isfinite(dec_v) & (np.abs(dec_v) <= 90)
-    rows = np.flatnonzero(keep)
-    id_col = _pick_id_column(info.columns, None)
-    if id_col is not None:
-        ids = np.asarray(_column(table, id_col))[rows]
-    elif hasattr(table, "index") and getattr(table.index, "dtype", np.dtype("O")).kind in "iu":
-        ids = np.asarray(table.index)[rows]
-    else:
-        ids = rows.astype("i8")
-    coords, buffers = _positions(ra_v[rows] % 360.0, dec_v[rows])
-    watch = _Watch(
-        panel=panel,
-        layer=layer,
-        var=var,
-        table=table,
-        ra=info.ra,
-        dec=info.dec,
-        rows=rows,
-        ids=ids,
-        id_column=id_col,
-        n=len(ra_v),
-        fingerprint=_fingerprint(ra_v, dec_v),
-        color=color,
-        size=size,
-        shape=shape,
-    )
-    content = {
-        "type": "add_catalog",
-        "panel": panel,
-        "layer": layer,
-        "n": len(rows),
-        "color": color,
-        "size": size,
-        "shape": shape,
-        **coords,
-        "source": {"kind": "variable", "name": label},
-        "id_column": id_col,
-    }
-    return watch, content, buffers
-
-
 # ---------------------------------------------------------------------------------- values
 def _json(value: Any, depth: int = 0) -> Any:
-    """A JSON-safe version of one cell: numbers stay numbers (non-finite -> None, integers
-    beyond 2**53 -> strings), bytes are decoded, arrays become (short) lists."""
-    if value is None or value is np.ma.masked:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        i = int(value)
-        return i if abs(i) <= 2**53 else str(i)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bytes | np.bytes_):
-        return bytes(value).decode("utf-8", "replace")
-    if type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if hasattr(value, "unit") and hasattr(value, "value"):  # astropy Quantity
-        return _json(value.value, depth)
-    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
-        return value.isoformat()
-    if isinstance(value, np.datetime64 | np.timedelta64):
-        return None if np.isnat(value) else str(value)
-    if isinstance(value, decimal.Decimal):
-        return _json(float(value), depth)
+    """A JSON-safe version of one cell (:func:`~kernel_lib.widgets.tables.json_scalar`); arrays,
+    lists and mappings become (short) lists and dicts, two levels deep."""
+    out = json_scalar(value, lambda v: _json(v, depth))
+    if out is not NOT_SCALAR:
+        return out
     if isinstance(value, np.ndarray):
         value = value.tolist()
         if not isinstance(value, list):  # a 0-d array
@@ -526,19 +455,10 @@ class _Links:
             raise LinkError(f"shape must be one of {', '.join(SHAPES)}, not {shape!r}")
         obj = ns[name]
         info = _drawable(name, obj, _opt_str(data.get("ra")), _opt_str(data.get("dec")))
-        old = self.watches.get((panel or "*", layer))
-        watch, content, bufs = _build(
-            obj,
-            info,
-            panel=panel,
-            layer=layer,
-            var=name,
-            label=name,
-            color=str(data.get("color") or (old.color if old else self._next_colour(panel))),
-            size=int(data.get("size") or 8),
-            shape=shape,
+        color, size = data.get("color"), int(data.get("size") or 8)
+        watch, content, bufs = self._draw(
+            obj, info, panel, layer, var=name, label=name, color=color, size=size, shape=shape
         )
-        self.watches[watch.key] = watch
         self._send(comm, content, bufs)
         return {
             "type": "drawn_var",
@@ -620,6 +540,67 @@ class _Links:
         return {"type": "row", "layer": layer, "index": index, "id": _json(watch.ids[index]), "row": row}
 
     # ----------------------------------------------------------------- helpers
+    def _draw(
+        self,
+        table: Any,
+        info: _Info,
+        panel: str | None,
+        layer: str,
+        *,
+        var: str | None,
+        label: str,
+        color: str | None,
+        size: int = 8,
+        shape: str = "circle",
+    ) -> tuple[_Watch, dict[str, Any], list[bytes]]:
+        """Layer ``layer`` of ``table``, watched in place of the one of that name (whose colour it
+        keeps unless given one; a new layer gets the panel's next), and its ``add_catalog``
+        message (+ buffers)."""
+        old = self.watches.get((panel or "*", layer))
+        color = str(color or (old.color if old else self._next_colour(panel)))
+        assert info.ra is not None and info.dec is not None
+        ra_v, dec_v = _coords(table, info.ra, info.dec)
+        keep = np.isfinite(ra_v) & np.isfinite(dec_v) & (np.abs(dec_v) <= 90)
+        rows = np.flatnonzero(keep)
+        id_col = _pick_id_column(info.columns, None)
+        if id_col is not None:
+            ids = np.asarray(_column(table, id_col))[rows]
+        elif hasattr(table, "index") and getattr(table.index, "dtype", np.dtype("O")).kind in "iu":
+            ids = np.asarray(table.index)[rows]
+        else:
+            ids = rows.astype("i8")
+        coords, buffers = _positions(ra_v[rows] % 360.0, dec_v[rows])
+        watch = _Watch(
+            panel=panel,
+            layer=layer,
+            var=var,
+            table=table,
+            ra=info.ra,
+            dec=info.dec,
+            rows=rows,
+            ids=ids,
+            id_column=id_col,
+            n=len(ra_v),
+            fingerprint=_fingerprint(ra_v, dec_v),
+            color=color,
+            size=size,
+            shape=shape,
+        )
+        content = {
+            "type": "add_catalog",
+            "panel": panel,
+            "layer": layer,
+            "n": len(rows),
+            "color": color,
+            "size": size,
+            "shape": shape,
+            **coords,
+            "source": {"kind": "variable", "name": label},
+            "id_column": id_col,
+        }
+        self.watches[watch.key] = watch
+        return watch, content, buffers
+
     def _watch(self, panel: Any, layer: str) -> _Watch | None:
         if panel is not None and (str(panel), layer) in self.watches:
             return self.watches[(str(panel), layer)]
@@ -683,18 +664,17 @@ class _Links:
         if problem is not None:
             self._remove(watch, f"{var!r} can no longer be drawn ({problem}): layer removed")
             return
-        new, content, buffers = _build(
+        new, content, buffers = self._draw(
             obj,
             info,
-            panel=watch.panel,
-            layer=watch.layer,
+            watch.panel,
+            watch.layer,
             var=var,
             label=var,
             color=watch.color,
             size=watch.size,
             shape=watch.shape,
         )
-        self.watches[watch.key] = new
         if (new.fingerprint, new.n, new.ra, new.dec) == (watch.fingerprint, watch.n, watch.ra, watch.dec):
             return  # a new object with the same positions: nothing to redraw
         self.broadcast(content, buffers, watch.key)
@@ -781,21 +761,8 @@ def show_on_sky(
         name = var
     name = str(name)
     info = _drawable(name, table, ra, dec)
-    key = (panel or "*", name)
-    old = _LINKS.watches.get(key)
-    watch, content, buffers = _build(
-        table,
-        info,
-        panel=panel,
-        layer=name,
-        var=var,
-        label=var or name,
-        color=color or (old.color if old else _LINKS._next_colour(panel)),
-        size=8,
-        shape="circle",
-    )
-    _LINKS.watches[key] = watch
-    sent = _LINKS.broadcast(content, buffers, key)
+    watch, content, buffers = _LINKS._draw(table, info, panel, name, var=var, label=var or name, color=color)
+    sent = _LINKS.broadcast(content, buffers, watch.key)
     rows = f"{len(watch.rows):,} rows"
     if sent:
         return f"{name!r}: {rows} sent to the linked sky panels"

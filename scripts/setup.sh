@@ -40,13 +40,14 @@ if [ ! -f jupyterlab_lsp/labextension/package.json ]; then
   .venv/bin/jlpm install --immutable
   .venv/bin/jlpm build
 fi
-# the SkyView widget's front end (anywidget ESM with Aladin Lite bundled in): js/widgets, its own npm
-# project and lockfile, built with esbuild into kernel_lib/widgets/static/ when missing or older than
-# its sources
+# the notebook widgets' front ends (anywidget ESM: SkyView with Aladin Lite, ImageView and TableView,
+# which bundle modules of js/src) and the sky panel's Aladin core: js/widgets, its own npm project and
+# lockfile, built with esbuild into kernel_lib/widgets/static/ when missing or older than their sources
 SKY_JS=kernel_lib/widgets/static/sky.js
-if [ ! -f "$SKY_JS" ] || [ -n "$(find js/widgets/src js/widgets/build.mjs js/widgets/package.json \
-    js/widgets/package-lock.json -newer "$SKY_JS" -print -quit)" ]; then
-  echo "setup: building the SkyView widget (js/widgets)"
+if [ ! -f "$SKY_JS" ] || [ ! -f kernel_lib/widgets/static/table.js ] || [ -n "$(find js/widgets/src \
+    js/widgets/build.mjs js/widgets/package.json js/widgets/package-lock.json js/src js/style \
+    -newer "$SKY_JS" -print -quit)" ]; then
+  echo "setup: building the notebook widgets (js/widgets)"
   (
     cd js/widgets
     [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error

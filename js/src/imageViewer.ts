@@ -549,16 +549,35 @@ export class ImageViewer extends Widget {
     x: number[],
     y: number[]
   ): Promise<{ ra: (number | null)[]; dec: (number | null)[] }> {
-    return imageJSON<{ ra: (number | null)[]; dec: (number | null)[] }>(
+    const { x: ra, y: dec } = await this._transform(
       'pix2world',
+      this._src,
+      x,
+      y
+    );
+    return { ra, dec };
+  }
+
+  /** `POST world2pix|pix2world` for the image `src` (nulls: no position). */
+  private async _transform(
+    direction: 'world2pix' | 'pix2world',
+    src: string,
+    u: (number | null)[],
+    v: (number | null)[]
+  ): Promise<{ x: (number | null)[]; y: (number | null)[] }> {
+    const [a, b] = direction === 'world2pix' ? ['ra', 'dec'] : ['x', 'y'];
+    const answer = await imageJSON<Record<string, (number | null)[]>>(
+      direction,
       null,
       {
         method: 'POST',
-        body: JSON.stringify({ src: this._src, x, y }),
+        body: JSON.stringify({ src, [a]: u, [b]: v }),
         headers: { 'Content-Type': 'application/json' }
       },
       this._settings
     );
+    const [c, d] = direction === 'world2pix' ? ['x', 'y'] : ['ra', 'dec'];
+    return { x: answer[c] ?? [], y: answer[d] ?? [] };
   }
 
   get sourceSelected(): ISignal<this, ISourceSelection | null> {
@@ -696,19 +715,7 @@ export class ImageViewer extends Widget {
   async centerOnSky(ra: number, dec: number): Promise<boolean> {
     const src = this._src;
     const info = await this._ready;
-    const answer = await imageJSON<{
-      x: (number | null)[];
-      y: (number | null)[];
-    }>(
-      'world2pix',
-      null,
-      {
-        method: 'POST',
-        body: JSON.stringify({ src, ra: [ra], dec: [dec] }),
-        headers: { 'Content-Type': 'application/json' }
-      },
-      this._settings
-    );
+    const answer = await this._transform('world2pix', src, [ra], [dec]);
     const [x, y] = [answer.x[0], answer.y[0]];
     if (src !== this._src || this.isDisposed) {
       return false;
@@ -774,23 +781,11 @@ export class ImageViewer extends Widget {
     const decs = Float64Array.from(dec);
     const idList = ids ? Array.from(ids) : Array.from(ras, (_, i) => i);
     const seq = ++this._sourcesSeq;
-    const body = JSON.stringify({
-      src,
-      ra: Array.from(ras, v => (Number.isFinite(v) ? v : null)),
-      dec: Array.from(decs, v => (Number.isFinite(v) ? v : null))
-    });
-    const answer = await imageJSON<{
-      x: (number | null)[];
-      y: (number | null)[];
-    }>(
+    const answer = await this._transform(
       'world2pix',
-      null,
-      {
-        method: 'POST',
-        body,
-        headers: { 'Content-Type': 'application/json' }
-      },
-      this._settings
+      src,
+      Array.from(ras, v => (Number.isFinite(v) ? v : null)),
+      Array.from(decs, v => (Number.isFinite(v) ? v : null))
     );
     if (seq !== this._sourcesSeq || src !== this._src) {
       return 0; // superseded

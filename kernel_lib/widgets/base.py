@@ -14,8 +14,6 @@ Protocol: the view sends ``{type: 'ready', view}`` once it can apply messages an
 
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,9 @@ from typing import Any
 
 import anywidget
 import numpy as np
+import traitlets as t
+
+from .tables import NOT_SCALAR, json_scalar
 
 STATIC = Path(__file__).with_name("static")
 
@@ -123,33 +124,31 @@ class QueuedWidget(anywidget.AnyWidget):
         """A message of the view other than ``ready``/``closed``."""
 
 
+class RaDec(t.TraitType):
+    """An ICRS position ``(ra, dec)`` in degrees; also accepts an astropy ``SkyCoord``."""
+
+    info_text = "an (ra, dec) pair in degrees or an astropy SkyCoord"
+    default_value: Any = (0.0, 0.0)
+
+    def validate(self, obj: Any, value: Any) -> tuple[float, float]:
+        if hasattr(value, "icrs") and hasattr(value, "frame"):  # SkyCoord
+            icrs = value.icrs
+            value = (icrs.ra.deg, icrs.dec.deg)
+        try:
+            ra, dec = (float(v) for v in value)
+        except (TypeError, ValueError):
+            self.error(obj, value)
+        if not (math.isfinite(ra) and math.isfinite(dec) and -90.0 <= dec <= 90.0):
+            self.error(obj, value)
+        return (ra % 360.0, dec)
+
+
 def json_value(value: Any) -> Any:
-    """One table cell as JSON for a view: integers beyond 2**53 as strings (JavaScript numbers
-    would round them), NaN/inf/NA/masked as ``None``, bytes decoded, times as ISO strings."""
-    if value is None or value is np.ma.masked:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        i = int(value)
-        return i if abs(i) <= 2**53 else str(i)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes | np.bytes_):
-        return bytes(value).decode("utf-8", "replace")
-    if type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if hasattr(value, "unit") and hasattr(value, "value"):  # astropy Quantity
-        return json_value(value.value)
-    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
-        return value.isoformat()
-    if isinstance(value, np.datetime64 | np.timedelta64):
-        return None if np.isnat(value) else str(value)
-    if isinstance(value, decimal.Decimal):
-        return json_value(float(value))
+    """One table cell as JSON for a view (:func:`~kernel_lib.widgets.tables.json_scalar`): arrays
+    and lists as flat lists of their first 100 values, anything else as a (short) string."""
+    out = json_scalar(value, json_value)
+    if out is not NOT_SCALAR:
+        return out
     if isinstance(value, np.ndarray):
         return [json_value(v) for v in value.ravel()[:100].tolist()]
     if isinstance(value, list | tuple):

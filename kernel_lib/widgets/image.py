@@ -22,7 +22,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 import uuid
 from collections.abc import Mapping
@@ -32,8 +31,8 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from .base import QueuedWidget, _asset, json_value, missing_bundle_esm, row_dict
-from .tables import _column, _columns_of, _f64, _pick_id_column
+from .base import QueuedWidget, RaDec, _asset, json_value, missing_bundle_esm, row_dict
+from .tables import _column, _f64, _pick_id_column, _sky_rows
 
 #: The stretches and colormaps of the viewer (js/src/settings.ts).
 STRETCHES = ("linear", "log", "sqrt", "asinh", "zscale")
@@ -134,26 +133,15 @@ class ImageSrc(t.Unicode):
         return image_src(value)
 
 
-class Target(t.TraitType):
+class Target(RaDec):
     """An ICRS position ``(ra, dec)`` in degrees (or a SkyCoord), or None."""
 
     info_text = "an (ra, dec) pair in degrees, an astropy SkyCoord, or None"
     allow_none = True
     default_value = None
 
-    def validate(self, obj: Any, value: Any) -> tuple[float, float] | None:
-        if value is None:
-            return None
-        if hasattr(value, "icrs") and hasattr(value, "frame"):  # SkyCoord
-            icrs = value.icrs
-            value = (icrs.ra.deg, icrs.dec.deg)
-        try:
-            ra, dec = (float(v) for v in value)
-        except (TypeError, ValueError):
-            self.error(obj, value)
-        if not (math.isfinite(ra) and math.isfinite(dec) and -90.0 <= dec <= 90.0):
-            self.error(obj, value)
-        return (ra % 360.0, dec)
+    def validate(self, obj: Any, value: Any) -> tuple[float, float] | None:  # type: ignore[override]
+        return None if value is None else super().validate(obj, value)
 
 
 class ImageView(QueuedWidget):
@@ -221,14 +209,7 @@ class ImageView(QueuedWidget):
         ``{"index", "id", "ra", "dec", "row": {column: value}}``. ``id`` names the id column
         (default: the first of ``ID_COLUMNS`` present, else the row position; ``False``: the row
         position). Rows without finite coordinates are skipped. Returns the number drawn."""
-        columns = _columns_of(table)
-        for c in (ra, dec):
-            if c not in columns:
-                raise KeyError(f"no column {c!r} (columns: {', '.join(columns)}); pass ra=/dec=")
-        ra_v = _column(table, ra).astype("f8", copy=False)
-        dec_v = _column(table, dec).astype("f8", copy=False)
-        keep = np.isfinite(ra_v) & np.isfinite(dec_v) & (np.abs(dec_v) <= 90)
-        rows = np.flatnonzero(keep)
+        columns, ra_v, dec_v, rows = _sky_rows(table, ra, dec)
         if len(rows) > MAX_SOURCES:
             raise ValueError(
                 f"{len(rows):,} sources is more than the viewer draws ({MAX_SOURCES:,}): "

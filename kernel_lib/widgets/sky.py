@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from .base import QueuedWidget, _Msg
+from .base import QueuedWidget, RaDec, _Msg
 from .tables import (  # noqa: F401  (re-exported: SkyView's helpers used to live here)
     F32_SPAN,
     ID_COLUMNS,
@@ -48,6 +48,7 @@ from .tables import (  # noqa: F401  (re-exported: SkyView's helpers used to liv
     _f64,
     _pick_id_column,
     _positions,
+    _sky_rows,
     _take,
 )
 
@@ -83,25 +84,6 @@ def _release() -> dict[str, Any]:
     """The manifest of ``$LSSTBOX_RELEASE`` (the release the Jupyter server serves), or ``{}``."""
     path = os.environ.get("LSSTBOX_RELEASE")
     return _release_manifest(path) if path else {}
-
-
-class RaDec(t.TraitType):
-    """An ICRS position ``(ra, dec)`` in degrees; also accepts an astropy ``SkyCoord``."""
-
-    info_text = "an (ra, dec) pair in degrees or an astropy SkyCoord"
-    default_value = (0.0, 0.0)
-
-    def validate(self, obj: Any, value: Any) -> tuple[float, float]:
-        if hasattr(value, "icrs") and hasattr(value, "frame"):  # SkyCoord
-            icrs = value.icrs
-            value = (icrs.ra.deg, icrs.dec.deg)
-        try:
-            ra, dec = (float(v) for v in value)
-        except (TypeError, ValueError):
-            self.error(obj, value)
-        if not (math.isfinite(ra) and math.isfinite(dec) and -90.0 <= dec <= 90.0):
-            self.error(obj, value)
-        return (ra % 360.0, dec)
 
 
 @dataclass
@@ -329,16 +311,9 @@ class SkyView(QueuedWidget):
         Returns the layer's name.
         """
         t0 = time.perf_counter()
-        columns = _columns_of(table)
-        for c in (ra, dec):
-            if c not in columns:
-                raise KeyError(f"no column {c!r} (columns: {', '.join(columns)}); pass ra=/dec=")
+        columns, ra_v, dec_v, rows = _sky_rows(table, ra, dec)
         if shape not in SHAPES:
             raise ValueError(f"shape must be one of {', '.join(SHAPES)}, not {shape!r}")
-        ra_v = _column(table, ra).astype("f8", copy=False)
-        dec_v = _column(table, dec).astype("f8", copy=False)
-        keep = np.isfinite(ra_v) & np.isfinite(dec_v) & (np.abs(dec_v) <= 90)
-        rows = np.flatnonzero(keep)
         if len(rows) > self.max_points:
             raise ValueError(
                 f"{len(rows):,} points is more than SkyView draws ({self.max_points:,}): "

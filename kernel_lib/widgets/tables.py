@@ -8,7 +8,10 @@ arrays.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as _dt
+import decimal
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,40 @@ ID_COLUMNS = (
 F32_SPAN = 10.0
 
 SHAPES = ("circle", "square", "plus", "cross", "rhomb", "triangle")
+
+#: What :func:`json_scalar` returns for a value that is no scalar (an array, a list, a mapping...).
+NOT_SCALAR: Any = object()
+
+
+def json_scalar(value: Any, unwrap: Callable[[Any], Any]) -> Any:
+    """One scalar table cell as JSON: integers beyond 2**53 as strings (JavaScript numbers would
+    round them), NaN/inf/NA/masked as ``None``, bytes decoded, times as ISO strings; an astropy
+    Quantity's value goes to ``unwrap`` (it may be an array); :data:`NOT_SCALAR` for the rest."""
+    if value is None or value is np.ma.masked:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        i = int(value)
+        return i if abs(i) <= 2**53 else str(i)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes | np.bytes_):
+        return bytes(value).decode("utf-8", "replace")
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if hasattr(value, "unit") and hasattr(value, "value"):  # astropy Quantity
+        return unwrap(value.value)
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return None if np.isnat(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return json_scalar(float(value), unwrap)
+    return NOT_SCALAR
 
 
 def _columns_of(table: Any) -> list[str]:
@@ -66,6 +103,19 @@ def _column(table: Any, name: str) -> np.ndarray:
     if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
         values = values.to_numpy()
     return np.asarray(values)
+
+
+def _sky_rows(table: Any, ra: str, dec: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The table's columns, its ``ra``/``dec`` columns as float64 and the positions of the rows
+    with finite coordinates (``KeyError`` when ``ra`` or ``dec`` is not a column)."""
+    columns = _columns_of(table)
+    for c in (ra, dec):
+        if c not in columns:
+            raise KeyError(f"no column {c!r} (columns: {', '.join(columns)}); pass ra=/dec=")
+    ra_v = _column(table, ra).astype("f8", copy=False)
+    dec_v = _column(table, dec).astype("f8", copy=False)
+    keep = np.isfinite(ra_v) & np.isfinite(dec_v) & (np.abs(dec_v) <= 90)
+    return columns, ra_v, dec_v, np.flatnonzero(keep)
 
 
 def _pick_id_column(columns: Sequence[str], id: str | bool | None) -> str | None:

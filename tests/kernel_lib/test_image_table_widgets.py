@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
-import comm
 import numpy as np
 import pandas as pd
 import pytest
 import traitlets
-from comm.base_comm import BaseComm
+from widget_helpers import from_view, record_comms, sent
 
 from kernel_lib.widgets.base import QueuedWidget, json_value
 from kernel_lib.widgets.image import ImageView, image_src
@@ -30,42 +28,15 @@ from kernel_lib.widgets.sky import SkyView
 from kernel_lib.widgets.table import PAGE_SIZE, TableView
 
 
-class RecordingComm(BaseComm):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.published: list[tuple[str, dict[str, Any], list[bytes]]] = []
-        super().__init__(*args, **kwargs)
-
-    def publish_msg(
-        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
-    ):
-        self.published.append((msg_type, data or {}, [bytes(b) for b in buffers or []]))
-
-    def custom(self) -> list[tuple[dict[str, Any], list[bytes]]]:
-        return [
-            (data["content"], bufs)
-            for kind, data, bufs in self.published
-            if kind == "comm_msg" and data.get("method") == "custom"
-        ]
-
-
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
-    monkeypatch.delenv("LSSTBOX_RELEASE", raising=False)
+    record_comms(monkeypatch)
     root = tmp_path / "root"
     (root / "sub").mkdir(parents=True)
     (root / "sub" / "img.fits").write_bytes(b"SIMPLE")
     monkeypatch.setenv("LSSTBOX_JUPYTER_ROOT", str(root))
     monkeypatch.chdir(root / "sub")
     return root
-
-
-def from_view(w: Any, content: dict[str, Any]) -> None:
-    w.comm.handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
-
-
-def sent(w: Any) -> list[tuple[dict[str, Any], list[bytes]]]:
-    return w.comm.custom()
 
 
 BIG = 1_651_000_000_000_000_000  # > 2**53

@@ -11,55 +11,19 @@ the rows given.
 
 from __future__ import annotations
 
-from typing import Any
-
-import comm
 import numpy as np
 import pandas as pd
 import pytest
 import traitlets
-from comm.base_comm import BaseComm
+from widget_helpers import RecordingComm, from_view, record_comms, sent
 
 from kernel_lib.widgets import sky
 from kernel_lib.widgets.sky import SkyView, parse_s_region
 
 
-class RecordingComm(BaseComm):
-    """A comm that keeps what the widget publishes (``comm_open`` state, ``comm_msg``s)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.published: list[tuple[str, dict[str, Any], list[bytes]]] = []
-        super().__init__(*args, **kwargs)
-
-    def publish_msg(
-        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
-    ):
-        self.published.append((msg_type, data or {}, [bytes(b) for b in buffers or []]))
-
-    def custom(self) -> list[tuple[dict[str, Any], list[bytes]]]:
-        """The custom messages sent to the front end (``widget.send``), in order."""
-        return [
-            (data["content"], bufs)
-            for kind, data, bufs in self.published
-            if kind == "comm_msg" and data.get("method") == "custom"
-        ]
-
-
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
-    monkeypatch.delenv("LSSTBOX_RELEASE", raising=False)  # no release: ids are not checked against one
-
-
-def from_view(view: SkyView, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
-    """Deliver a front-end custom message the way ipykernel's comm manager does."""
-    view.comm.handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": buffers or []}
-    )
-
-
-def sent(view: SkyView) -> list[tuple[dict[str, Any], list[bytes]]]:
-    return view.comm.custom()
+    record_comms(monkeypatch)
 
 
 @pytest.fixture

@@ -226,6 +226,43 @@ def test_sky_panel_linked_to_a_notebook(lab_server, browser_context, results_dir
         assert int((viewer.get_attribute("data-linked-layer") or ":0").split(":")[1]) == n_half
         expect(canvas).to_have_attribute("data-sources", str(n_half))
 
+        # -- linked views: the sky panel moves the image viewer, and the other way round
+        viewer.get_by_test_id("lsstbox-image-link-views").check()
+        sky_tab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab[title="HiPS sky panel"]')
+        sky_tab.click()
+        panel.get_by_test_id("lsstbox-sky-link-views").check()
+        # somewhere else inside the coadd (the view's centre may sit on its edge): its own centre
+        middle = requests.post(
+            f"{lab_server.url}lsstbox/image/pix2world",
+            headers={"Authorization": f"token {lab_server.token}"},
+            json={"src": src, "x": [info["width"] / 2], "y": [info["height"] / 2]},
+            timeout=30,
+        ).json()
+        goal = (middle["ra"][0], middle["dec"][0])
+        assert (
+            math.hypot((goal[0] - centre["ra"]) * math.cos(math.radians(goal[1])), goal[1] - centre["dec"])
+            > 1e-4
+        )
+        page.evaluate(f"(el) => el.lsstboxSky.setTarget({goal[0]}, {goal[1]})", panel.element_handle())
+        followed = re.compile(rf"^{goal[0]:.6f},{goal[1]:.6f}$")
+        hidden_viewer = page.get_by_test_id("lsstbox-image-viewer")  # behind the sky panel's tab
+        expect(hidden_viewer).to_have_attribute("data-followed", followed, timeout=LOAD_TIMEOUT)
+        # the image viewer pans: the sky panel follows to the sky position of its new centre
+        page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title*="{src}"]').first.click()
+        page.evaluate("() => window.lsstboxImageViewer.centerOn(100, 120)")
+        there = requests.post(
+            f"{lab_server.url}lsstbox/image/pix2world",
+            headers={"Authorization": f"token {lab_server.token}"},
+            json={"src": src, "x": [100], "y": [120]},
+            timeout=30,
+        ).json()
+        page.wait_for_function(
+            "([el, ra, dec]) => { const v = el.lsstboxSky.getView();"
+            " return Math.abs(v.ra - ra) < 1e-6 && Math.abs(v.dec - dec) < 1e-6; }",
+            arg=[panel.element_handle(), there["ra"][0], there["dec"][0]],
+            timeout=LOAD_TIMEOUT,
+        )
+
         # -- the kernel dies: the panel says so and keeps working
         page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title*="{NOTEBOOK}"]').first.click()
         cell = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(3)

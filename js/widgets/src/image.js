@@ -16,6 +16,17 @@ import { Widget } from '@lumino/widgets';
 
 import { ImageViewer, imageRequest } from '../../src/imageViewer';
 import css from '../../style/imageviewer.css';
+import {
+  angularDistance,
+  closeView,
+  connected,
+  injectCss,
+  messageOf,
+  onModel,
+  onViewMessages,
+  randomId,
+  typed
+} from './common.js';
 
 const STYLE_ID = 'lsstbox-image-widget-css';
 const EXTRA_CSS = `
@@ -24,65 +35,9 @@ const EXTRA_CSS = `
 `;
 const REPORT_MS = 250;
 
-/** The viewer's CSS, once a document (the lab extension may have loaded it already: harmless). */
-function injectCss() {
-  if (document.getElementById(STYLE_ID)) {
-    return;
-  }
-  const style = document.createElement('style');
-  style.id = STYLE_ID;
-  style.textContent = css + EXTRA_CSS;
-  document.head.append(style);
-}
-
-function randomId() {
-  return Math.random().toString(36).slice(2, 10);
-}
-
-/** A Float64Array over a message buffer (a DataView, ArrayBuffer or typed array). */
-function float64(buf) {
-  if (buf instanceof Float64Array) {
-    return buf;
-  }
-  const view = buf instanceof ArrayBuffer ? new DataView(buf) : buf;
-  const { buffer, byteOffset, byteLength } = view;
-  if (byteOffset % 8 === 0) {
-    return new Float64Array(buffer, byteOffset, byteLength / 8);
-  }
-  return new Float64Array(buffer.slice(byteOffset, byteOffset + byteLength));
-}
-
-function angularDistance(ra1, dec1, ra2, dec2) {
-  const d2r = Math.PI / 180;
-  const s =
-    Math.sin(((dec2 - dec1) * d2r) / 2) ** 2 +
-    Math.cos(dec1 * d2r) *
-      Math.cos(dec2 * d2r) *
-      Math.sin(((ra2 - ra1) * d2r) / 2) ** 2;
-  return (2 * Math.asin(Math.min(1, Math.sqrt(s)))) / d2r;
-}
-
-/** Resolves once `el` is in the document (Lumino attaches only to a connected host). */
-function connected(el, isCancelled) {
-  return new Promise(resolve => {
-    const step = () => {
-      if (isCancelled()) {
-        return;
-      }
-      if (el.isConnected) {
-        resolve();
-      } else {
-        requestAnimationFrame(step);
-      }
-    };
-    step();
-  });
-}
-
-const messageOf = err => (err instanceof Error ? err.message : String(err));
-
 async function render({ model, el }) {
-  injectCss();
+  // the viewer's CSS (the lab extension may have loaded it already: harmless)
+  injectCss(STYLE_ID, css + EXTRA_CSS);
   const viewId = randomId();
   let closed = false;
   const cleanups = [];
@@ -290,19 +245,15 @@ async function render({ model, el }) {
       }
     ]
   ];
-  for (const [event, fn] of handlers) {
-    model.on(event, fn);
-    cleanups.push(() => model.off(event, fn));
-  }
+  onModel(model, handlers, cleanups);
 
   // ---- kernel -> view messages (one meant for another view is not ours)
   const onMessage = (msg, buffers) => {
-    if (!msg || typeof msg !== 'object' || (msg.view && msg.view !== viewId)) {
-      return;
-    }
     if (msg.type === 'set_sources') {
-      const bufs = buffers || [];
-      sources = { ra: float64(bufs[0]), dec: float64(bufs[1]) };
+      sources = {
+        ra: typed(Float64Array, buffers[0]),
+        dec: typed(Float64Array, buffers[1])
+      };
       void applySources();
     } else if (msg.type === 'clear_sources') {
       sources = null;
@@ -317,8 +268,7 @@ async function render({ model, el }) {
       }
     }
   };
-  model.on('msg:custom', onMessage);
-  cleanups.push(() => model.off('msg:custom', onMessage));
+  onViewMessages(model, viewId, onMessage, cleanups);
 
   // ---- state and errors
   const onInfo = (_, info) => {
@@ -350,10 +300,7 @@ async function render({ model, el }) {
   return () => {
     closed = true;
     window.clearTimeout(reportTimer);
-    for (const fn of cleanups) {
-      fn();
-    }
-    model.send({ type: 'closed', view: viewId });
+    closeView(model, viewId, cleanups);
     delete el.lsstboxImage;
     viewer.dispose();
   };

@@ -12,23 +12,17 @@
 //   view -> kernel  {type: 'ready' | 'closed' | 'drawn' | 'selection' | 'clicked' | 'error', view, ...}
 // The kernel queues what it sends until a view says 'ready'; a message with a `view` field is
 // meant for that view only (a replay for a view rendered later).
+import {
+  angularDistance,
+  closeView,
+  messageOf,
+  onModel,
+  onViewMessages,
+  randomId
+} from './common.js';
 import { createSky, jupyterBaseUrl, listSurveys } from './skycore.js';
 
 export { jupyterBaseUrl };
-
-function angularDistance(ra1, dec1, ra2, dec2) {
-  const d2r = Math.PI / 180;
-  const s =
-    Math.sin(((dec2 - dec1) * d2r) / 2) ** 2 +
-    Math.cos(dec1 * d2r) *
-      Math.cos(dec2 * d2r) *
-      Math.sin(((ra2 - ra1) * d2r) / 2) ** 2;
-  return (2 * Math.asin(Math.min(1, Math.sqrt(s)))) / d2r;
-}
-
-function randomId() {
-  return Math.random().toString(36).slice(2, 10);
-}
 
 function button(label, title, onClick) {
   const b = document.createElement('button');
@@ -108,7 +102,7 @@ async function render({ model, el }) {
     });
   } catch (err) {
     el.dataset.state = 'error';
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     setStatus(message);
     send({ type: 'error', message });
     return () => {};
@@ -134,10 +128,7 @@ async function render({ model, el }) {
     ['change:survey', applySurvey],
     ['change:height', applyHeight]
   ];
-  for (const [event, fn] of traitHandlers) {
-    model.on(event, fn);
-    cleanups.push(() => model.off(event, fn));
-  }
+  onModel(model, traitHandlers, cleanups);
 
   // ---- the survey chooser: the release's HiPS list from our own server
   listSurveys(base).then(list => {
@@ -156,14 +147,12 @@ async function render({ model, el }) {
   });
 
   // ---- kernel -> view messages (one meant for another view is not ours)
-  const onMessage = (msg, buffers) => {
-    if (!msg || typeof msg !== 'object' || (msg.view && msg.view !== viewId)) {
-      return;
-    }
-    core.handle(msg, buffers || []);
-  };
-  model.on('msg:custom', onMessage);
-  cleanups.push(() => model.off('msg:custom', onMessage));
+  onViewMessages(
+    model,
+    viewId,
+    (msg, buffers) => core.handle(msg, buffers),
+    cleanups
+  );
 
   const linkButton = button(
     '⛓ link',
@@ -199,10 +188,7 @@ async function render({ model, el }) {
   model.send({ type: 'ready', view: viewId });
 
   return () => {
-    for (const fn of cleanups) {
-      fn();
-    }
-    model.send({ type: 'closed', view: viewId });
+    closeView(model, viewId, cleanups);
     delete el.lsstboxSky;
     core.destroy();
   };

@@ -16,23 +16,13 @@
 // It owns Aladin's `positionChanged`, `zoomChanged`, `objectClicked` and `objectsSelected`
 // callbacks (Aladin keeps one callback an event: do not set them from outside).
 import A from 'aladin-lite';
+import { angularDistance, injectCss, randomId, typed } from './common.js';
 import css from './sky.css';
 
 /** The window event linked sky views and image viewers move each other with. */
 export const VIEW_EVENT = 'lsstbox:sky-view';
 
 const STYLE_ID = 'lsstbox-sky-css';
-
-/** Our CSS, once a document (Aladin injects its own into each view). */
-function injectCss() {
-  if (typeof document === 'undefined' || document.getElementById(STYLE_ID)) {
-    return;
-  }
-  const style = document.createElement('style');
-  style.id = STYLE_ID;
-  style.textContent = css;
-  document.head.append(style);
-}
 
 // Aladin's module initialiser (wasm + a WebGL2 probe) runs on import; catching here keeps a
 // browser without WebGL2 from reporting an unhandled rejection.
@@ -111,19 +101,6 @@ export async function listSurveys(base) {
   }
 }
 
-/** A typed array over a message buffer (a DataView, ArrayBuffer or typed array). */
-function typed(Kind, buf) {
-  if (buf instanceof Kind) {
-    return buf;
-  }
-  const view = buf instanceof ArrayBuffer ? new DataView(buf) : buf;
-  const { buffer, byteOffset, byteLength } = view;
-  if (byteOffset % Kind.BYTES_PER_ELEMENT === 0) {
-    return new Kind(buffer, byteOffset, byteLength / Kind.BYTES_PER_ELEMENT);
-  }
-  return new Kind(buffer.slice(byteOffset, byteOffset + byteLength));
-}
-
 /** Coordinates Aladin parses locally: numbers only (a letter would send it to Sesame). */
 function targetString(target) {
   const [ra, dec] = target;
@@ -154,20 +131,6 @@ function nextFrames(n) {
   });
 }
 
-function angularDistance(ra1, dec1, ra2, dec2) {
-  const d2r = Math.PI / 180;
-  const s =
-    Math.sin(((dec2 - dec1) * d2r) / 2) ** 2 +
-    Math.cos(dec1 * d2r) *
-      Math.cos(dec2 * d2r) *
-      Math.sin(((ra2 - ra1) * d2r) / 2) ** 2;
-  return (2 * Math.asin(Math.min(1, Math.sqrt(s)))) / d2r;
-}
-
-function randomId() {
-  return Math.random().toString(36).slice(2, 10);
-}
-
 const finite = (value, fallback) =>
   typeof value === 'number' && Number.isFinite(value) ? value : fallback;
 
@@ -178,7 +141,7 @@ const finite = (value, fallback) =>
  * options: {base, survey, target: [ra, dec], fov, send(msg), status?(text), testTarget?}
  */
 export async function createSky(container, options = {}) {
-  injectCss();
+  injectCss(STYLE_ID, css); // Aladin injects its own into each view
   const base = options.base || jupyterBaseUrl();
   let destroyed = false;
   // nothing is reported after destroy() (Aladin may still call back, a MOC still load)
@@ -249,10 +212,13 @@ export async function createSky(container, options = {}) {
   };
 
   // ---- the view: where it is
+  // Aladin reports pans and zooms made with the mouse, not gotoRaDec/setFoV: a move made here
+  // is reported (and announced to linked views) by calling onMoved itself
   const setTarget = (ra, dec) => {
     const [cra, cdec] = aladin.getRaDec();
     if (angularDistance(ra, dec, cra, cdec) > 1e-9) {
       aladin.gotoRaDec(ra, dec);
+      onMoved();
     }
   };
   const setFov = fov => {
@@ -262,6 +228,7 @@ export async function createSky(container, options = {}) {
       Math.abs(aladin.getFov()[0] - fov) > 1e-9 * Math.max(fov, 1e-9)
     ) {
       aladin.setFoV(fov);
+      onMoved();
     }
   };
   const setSurvey = hipsId => {
@@ -329,7 +296,7 @@ export async function createSky(container, options = {}) {
 
   // ---- the view moved: reported 250 ms after the last pan or zoom
   let viewTimer = null;
-  const onMoved = () => {
+  function onMoved() {
     clearTimeout(viewTimer);
     viewTimer = setTimeout(() => {
       const { ra, dec, fov } = getView();
@@ -338,7 +305,7 @@ export async function createSky(container, options = {}) {
         announce();
       }
     }, 250);
-  };
+  }
   aladin.on('positionChanged', onMoved);
   aladin.on('zoomChanged', onMoved);
 

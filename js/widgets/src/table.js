@@ -21,6 +21,14 @@ import { MessageLoop } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { formatCell, gridStyle, withAlpha } from '../../src/gridStyle';
+import {
+  closeView,
+  connected,
+  injectCss,
+  onModel,
+  onViewMessages,
+  randomId
+} from './common.js';
 
 const STYLE_ID = 'lsstbox-table-widget-css';
 const CSS = `
@@ -32,20 +40,6 @@ const CSS = `
 `;
 const MAX_PAGES = 60;
 const MAX_IN_FLIGHT = 3;
-
-function injectCss() {
-  if (document.getElementById(STYLE_ID)) {
-    return;
-  }
-  const style = document.createElement('style');
-  style.id = STYLE_ID;
-  style.textContent = CSS;
-  document.head.append(style);
-}
-
-function randomId() {
-  return Math.random().toString(36).slice(2, 10);
-}
 
 /** The rows of the kernel's table, fetched page by page as the grid asks for them. */
 class KernelModel extends DataModel {
@@ -222,25 +216,8 @@ class KernelModel extends DataModel {
   }
 }
 
-/** Resolves once `el` is in the document (Lumino attaches only to a connected host). */
-function connected(el, isCancelled) {
-  return new Promise(resolve => {
-    const step = () => {
-      if (isCancelled()) {
-        return;
-      }
-      if (el.isConnected) {
-        resolve();
-      } else {
-        requestAnimationFrame(step);
-      }
-    };
-    step();
-  });
-}
-
 async function render({ model, el }) {
-  injectCss();
+  injectCss(STYLE_ID, CSS);
   const viewId = randomId();
   let closed = false;
   const cleanups = [];
@@ -392,6 +369,10 @@ async function render({ model, el }) {
   };
   grid.node.addEventListener('mousedown', onMouseDown, true);
   grid.node.addEventListener('click', onClick);
+  cleanups.push(() => {
+    grid.node.removeEventListener('mousedown', onMouseDown, true);
+    grid.node.removeEventListener('click', onClick);
+  });
 
   // ---- traits: kernel -> view
   const onSelection = () => {
@@ -402,13 +383,14 @@ async function render({ model, el }) {
   const onHeight = () => {
     el.style.height = `${model.get('height')}px`;
   };
-  for (const [event, fn] of [
-    ['change:selection', onSelection],
-    ['change:height', onHeight]
-  ]) {
-    model.on(event, fn);
-    cleanups.push(() => model.off(event, fn));
-  }
+  onModel(
+    model,
+    [
+      ['change:selection', onSelection],
+      ['change:height', onHeight]
+    ],
+    cleanups
+  );
 
   // ---- kernel -> view messages
   const fitColumns = rows => {
@@ -428,9 +410,6 @@ async function render({ model, el }) {
   };
   let fitted = false;
   const onMessage = msg => {
-    if (!msg || typeof msg !== 'object' || (msg.view && msg.view !== viewId)) {
-      return;
-    }
     if (msg.type === 'schema') {
       fitted = false;
       data.setSchema(msg);
@@ -468,8 +447,7 @@ async function render({ model, el }) {
       showStatus();
     }
   };
-  model.on('msg:custom', onMessage);
-  cleanups.push(() => model.off('msg:custom', onMessage));
+  onViewMessages(model, viewId, onMessage, cleanups);
 
   await connected(el, () => closed);
   Widget.attach(grid, el);
@@ -503,12 +481,7 @@ async function render({ model, el }) {
 
   return () => {
     closed = true;
-    for (const fn of cleanups) {
-      fn();
-    }
-    grid.node.removeEventListener('mousedown', onMouseDown, true);
-    grid.node.removeEventListener('click', onClick);
-    model.send({ type: 'closed', view: viewId });
+    closeView(model, viewId, cleanups);
     delete el.lsstboxTable;
     grid.dispose();
   };
