@@ -1,12 +1,13 @@
 """Notebook helpers for the UI tests (a plain module: test modules import it by name, like
 ``browser_flags``): write a notebook through the contents API, run a cell from the page, read
-a cell's JSON output, and tell the release's sky from a blank canvas."""
+a cell's JSON output, and tell the release's sky from a blank canvas (``wait_for_sky``)."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+import time
 
 import numpy as np
 import requests
@@ -79,3 +80,16 @@ def sky_pixels(png: bytes) -> dict[str, float]:
         "dark": float((core.max(axis=2) < 40).mean()),  # sky background
         "bright": int((core.min(axis=2) > 170).sum()),  # stars and galaxy cores
     }
+
+
+def wait_for_sky(page, view, timeout: float = 60) -> dict[str, float]:
+    """Screenshots of ``view`` until it shows the release's sky (many colours, a dark background,
+    bright sources); fails with the last statistics if it never does."""
+    stats: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = sky_pixels(view.screenshot())
+        if stats["colours"] > 200 and stats["dark"] > 0.5 and stats["bright"] > 50:
+            return stats
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no sky drawn in {timeout} s: {stats}")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from lab_notebook import cell_json, put_notebook, run_cell, sky_pixels
+from lab_notebook import cell_json, put_notebook, run_cell, wait_for_sky
 
 pytestmark = pytest.mark.ui
 
@@ -96,14 +96,7 @@ def test_sky_panel_linked_to_a_notebook(lab_server, browser_context, results_dir
         panel.get_by_test_id("lsstbox-sky-goto").press("Enter")
         page.evaluate("(el) => el.lsstboxSky.setFov(0.05)", panel.element_handle())
         aladin = panel.get_by_test_id("lsstbox-sky-aladin")
-        stats: dict[str, float] = {}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            stats = sky_pixels(aladin.screenshot())
-            if stats["colours"] > 200 and stats["dark"] > 0.5 and stats["bright"] > 50:
-                break
-            page.wait_for_timeout(500)
-        assert stats["colours"] > 200 and stats["dark"] > 0.5 and stats["bright"] > 50, stats
+        wait_for_sky(page, aladin)
 
         # -- the linked notebook, and bad variables: a clear message, nothing lost
         expect(panel.get_by_test_id("lsstbox-link-notebook")).to_contain_text(NOTEBOOK)

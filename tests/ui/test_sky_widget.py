@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from lab_notebook import cell_json, put_notebook, run_cell, sky_pixels
+from lab_notebook import cell_json, put_notebook, run_cell, wait_for_sky
 
 from kernel_lib.catalog import open_catalog
 
@@ -107,14 +107,7 @@ def test_sky_view_in_a_notebook(lab_server, browser_context, tiny_release: Path,
 
         # -- the colour HiPS is drawn: the release's sky, from our server only
         canvas = sky.locator(".lsstbox-sky-aladin")
-        stats: dict[str, float] = {}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            stats = sky_pixels(canvas.screenshot())
-            if stats["colours"] > 200 and stats["dark"] > 0.5 and stats["bright"] > 50:
-                break
-            page.wait_for_timeout(500)
-        assert stats["colours"] > 200 and stats["dark"] > 0.5 and stats["bright"] > 50, stats
+        stats = wait_for_sky(page, canvas)
         hips = [(st, u) for st, u in responses if "/lsstbox/hips/color/" in u]
         assert any(u.endswith("/lsstbox/hips/color/properties") for _, u in hips), hips
         assert any("/Norder11/" in u for _, u in hips), hips
