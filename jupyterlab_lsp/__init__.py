@@ -36,6 +36,7 @@ __all__ = [
     "make_remote_butler",
     "open_catalog",
     "open_release",
+    "plots",
     "retrieve_query",
     "show_on_sky",
 ]
@@ -64,13 +65,19 @@ _LAZY = {
 }
 
 
+#: submodules re-exported as they are (``from jupyterlab_lsp import plots``)
+_LAZY_MODULES = {"plots": "kernel_lib.plots"}
+
+
 def __getattr__(name: str) -> Any:
     # heavy modules (pandas, astropy, daf_butler) load on first use, not when Jupyter
     # imports this package to find the extension's paths
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(_LAZY_MODULES[name])
     raise AttributeError(f"module 'jupyterlab_lsp' has no attribute {name!r}")
 
 

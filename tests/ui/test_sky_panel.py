@@ -382,5 +382,18 @@ def test_query_result_on_the_sky_and_selected_into_the_notebook(lab_server, brow
         )
         assert r.status_code == 200, r.text
         assert len(r.text.strip().splitlines()) - 1 == n_sel
+
+        # -- a reload brings the panel back with its map and position (JupyterLab's layout)
+        panel.get_by_test_id("lsstbox-sky-survey").select_option("g")
+        page.evaluate("(el) => el.lsstboxSky.setTarget(53.15, -28.11)", panel.element_handle())
+        page.wait_for_timeout(1500)  # the view is reported after 250 ms, the layout saved after 500
+        page.goto(f"{lab_server.url}lab/tree/job.ipynb?token={lab_server.token}")
+        restored = page.get_by_test_id("lsstbox-sky-panel")
+        expect(restored).to_have_count(1, timeout=LOAD_TIMEOUT)
+        page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab[title="HiPS sky panel"]').click()
+        expect(restored).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
+        expect(restored.get_by_test_id("lsstbox-sky-survey")).to_have_value("g")
+        view = page.evaluate("(el) => el.lsstboxSky.getView()", restored.element_handle())
+        assert view["ra"] == pytest.approx(53.15, abs=1e-6) and view["dec"] == pytest.approx(-28.11, abs=1e-6)
     finally:
         page.close()
