@@ -159,10 +159,39 @@ def sky_counts(
         ra_range = ra_range or (lo_ra, hi_ra)
         dec_range = dec_range or (lo_dec, hi_dec)
     canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=ra_range, y_range=dec_range)
-    agg = canvas.points(frame, ra_c, dec_c, agg=ds.count())
+    if hasattr(frame, "to_delayed"):
+        # a few partitions at a time (as many as dask has threads), each aggregated alone and
+        # summed into one image: memory is bounded by those partitions, whatever the catalog's size
+        # (datashader's own dask path keeps every partition's aggregate until the end)
+        parts = frame.to_delayed()
+        step = max(1, _threads())
+        agg = None
+        for start in range(0, len(parts), step):
+            chunk = [dask.delayed(_count)(canvas, p, ra_c, dec_c) for p in parts[start : start + step]]
+            for a in dask.compute(*chunk):
+                agg = a if agg is None else agg + a
+        if agg is None:
+            agg = _count(canvas, pd.DataFrame({ra_c: [], dec_c: []}, dtype="f8"), ra_c, dec_c)
+    else:
+        agg = _count(canvas, frame, ra_c, dec_c)
     if (ra_c, dec_c) != ("ra", "dec"):
         agg = agg.rename({ra_c: "ra", dec_c: "dec"})
     return agg.rename("count")
+
+
+def _count(canvas: Any, frame: pd.DataFrame, ra: str, dec: str) -> Any:
+    import datashader as ds
+
+    return canvas.points(frame, ra, dec, agg=ds.count())
+
+
+def _threads() -> int:
+    import os
+
+    import dask
+
+    workers = dask.config.get("num_workers", None)
+    return int(workers or os.cpu_count() or 1)
 
 
 def sky_density(
