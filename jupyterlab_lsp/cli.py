@@ -8,6 +8,9 @@
     print the release summary as JSON.
 ``lsstbox lab [--release DIR] [jupyter lab options...]``
     launch JupyterLab on a release (the demo release is built on first use).
+``lsstbox notebooks test [PATHS...] [--update] [--start | --url URL --token TOKEN] ...``
+    run notebooks headless and compare their outputs with the stored expected outputs
+    (:mod:`jupyterlab_lsp.nbtest`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["default_release_dir", "main"]
+__all__ = ["default_release_dir", "main", "resolve_release"]
 
 
 def default_release_dir() -> Path:
@@ -44,16 +47,35 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("path", type=Path)
     lab = sub.add_parser("lab", help="launch JupyterLab on a release")
     lab.add_argument("--release", type=Path, default=None, help="release folder (default: the demo)")
+    nb = sub.add_parser("notebooks", help="notebook regression tests")
+    nsub = nb.add_subparsers(dest="ncmd", required=True)
+    nsub.add_parser(
+        "test",
+        add_help=False,
+        help="run notebooks and compare their outputs with the expected ones "
+        "(`lsstbox notebooks test -h` for its options)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["notebooks", "test"]:
+        from .nbtest import main as nbtest_main
+
+        try:
+            return nbtest_main(argv[2:])
+        except KeyboardInterrupt:
+            print("lsstbox: interrupted", file=sys.stderr)
+            return 130
     args, rest = _parser().parse_known_args(argv)
     try:
         if args.cmd == "release":
             if rest:
                 raise SystemExit(f"lsstbox: unrecognised arguments: {' '.join(rest)}")
             return _release(args)
+        if args.cmd == "notebooks":  # `test` is handled above; argparse rejects anything else
+            return 2
         return _lab(args.release, rest)
     except KeyboardInterrupt:
         print("lsstbox: interrupted; nothing was left half-written", file=sys.stderr)
@@ -84,7 +106,9 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lab(release: Path | None, rest: list[str]) -> int:
+def resolve_release(release: Path | None) -> Path:
+    """The release ``lsstbox lab`` serves: ``release``, else ``$LSSTBOX_RELEASE``, else the demo
+    release of :func:`default_release_dir` (built there on first use)."""
     from kernel_lib.release.builder import build_release
     from kernel_lib.release.manifest import MANIFEST_NAME
 
@@ -96,6 +120,11 @@ def _lab(release: Path | None, rest: list[str]) -> int:
             print(f"lsstbox: building the demo release in {release} (first use)", file=sys.stderr)
             release.parent.mkdir(parents=True, exist_ok=True)
             build_release("demo", release)
+    return release
+
+
+def _lab(release: Path | None, rest: list[str]) -> int:
+    release = resolve_release(release)
     os.environ["LSSTBOX_RELEASE"] = str(release)
     from jupyterlab.labapp import LabApp
 

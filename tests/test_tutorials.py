@@ -1,8 +1,12 @@
-"""Every tutorial notebook runs top to bottom on the tiny release (their asserts are the checks).
+"""Every tutorial notebook runs top to bottom on the tiny release (its asserts are checks) and its
+text outputs match those recorded in ``docs/tutorials/expected/`` -- through the engine of
+``lsstbox notebooks test`` (:func:`jupyterlab_lsp.nbtest.check_notebook`), so this test and the
+command are one code path. Re-record with
+``lsstbox notebooks test --start --release <tiny release> --update docs/tutorials``.
 
-Notebooks whose metadata says ``{"lsstbox": {"needs_server": true}}`` (the TAP tutorial) run
-against a real Jupyter server with the box's extension, started here in a subprocess; the kernel
-finds it through ``$LSSTBOX_TAP_URL``/``$LSSTBOX_TOKEN`` as ``get_tap_service`` documents.
+Notebooks whose metadata says ``{"lsstbox": {"needs_server": true}}`` (TAP, images) run against a
+real Jupyter server with the box's extension, started here in a subprocess; the kernel finds it
+through ``$LSSTBOX_TAP_URL``/``$LSSTBOX_TOKEN`` as ``get_tap_service`` documents.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from jupyter_subprocess import JupyterProcess, box_server
-from nbclient import NotebookClient
+
+from jupyterlab_lsp.nbtest import check_notebook, sidecar_path
 
 TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "docs" / "tutorials").glob("*.ipynb"))
 
@@ -42,18 +47,15 @@ def server(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
-def test_tutorial_runs(
-    path: Path, tiny_release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LazyServer
-) -> None:
-    monkeypatch.setenv("LSSTBOX_RELEASE", str(tiny_release))
+def test_tutorial_runs(path: Path, tiny_release: Path, tmp_path: Path, server: LazyServer) -> None:
     nb = nbformat.read(path, as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         "store tutorials without outputs"
     )
+    assert sidecar_path(path).exists(), f"no expected outputs for {path.name}: record them with --update"
+    env = {"LSSTBOX_RELEASE": str(tiny_release)}
     if nb.metadata.get("lsstbox", {}).get("needs_server"):
         running = server.get()
-        monkeypatch.setenv("LSSTBOX_TAP_URL", f"{running.url}lsstbox/tap")
-        monkeypatch.setenv("LSSTBOX_TOKEN", running.token)
-    NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
+        env |= {"LSSTBOX_TAP_URL": f"{running.url}lsstbox/tap", "LSSTBOX_TOKEN": running.token}
+    result = check_notebook(path, env=env, cwd=tmp_path, timeout=300)
+    assert result.ok, result.report()
