@@ -34,6 +34,9 @@ command -v "$PY" >/dev/null || PY=python3
 command -v node >/dev/null || { echo "setup: node (>= 20) is required for the extension build" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+# `jupyter labextension develop` links the built extension into the source tree; the editable
+# install would then find its install.json twice (a second run of this script failed on it)
+rm -f jupyterlab_lsp/labextension/install.json
 .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[$EXTRAS]"
 # the editable install builds the extension through hatch-jupyter-builder; make sure it is linked
 if [ ! -f jupyterlab_lsp/labextension/package.json ]; then
@@ -54,6 +57,17 @@ if [ ! -f "$SKY_JS" ] || [ ! -f kernel_lib/widgets/static/table.js ] || [ -n "$(
     npm run --silent build
   )
 fi
+# JupyterHub's proxy for the classroom deployment and its test (deploy/classroom,
+# tests/test_classroom_hub.py): configurable-http-proxy from npm, kept inside the venv (.venv/chp)
+# and linked into .venv/bin; installed once per venv
+CHP_VERSION=5.3.0
+CHP_PACKAGE=.venv/chp/node_modules/configurable-http-proxy/package.json
+if [ "$EXTRAS" != dev ] && ! grep -qs "\"version\": \"$CHP_VERSION\"" "$CHP_PACKAGE"; then
+  echo "setup: installing configurable-http-proxy $CHP_VERSION into .venv/chp"
+  npm install --prefix .venv/chp --no-audit --no-fund --loglevel=error "configurable-http-proxy@$CHP_VERSION"
+fi
+[ ! -x .venv/chp/node_modules/.bin/configurable-http-proxy ] ||
+  ln -sf ../chp/node_modules/.bin/configurable-http-proxy .venv/bin/configurable-http-proxy
 .venv/bin/jupyter labextension develop --overwrite . >/dev/null
 .venv/bin/jupyter server extension enable jupyterlab_lsp --sys-prefix >/dev/null
 echo "setup: ok ($(.venv/bin/python -c 'import jupyterlab_lsp; print(jupyterlab_lsp.__version__)'))"

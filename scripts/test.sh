@@ -10,4 +10,7 @@ bash scripts/setup.sh --system --test
 .venv/bin/mypy
 .venv/bin/jlpm run lint:check
 .venv/bin/jlpm test  # jest: the frontend's parsers (js/src/__tests__)
+# Binder: binder/postBuild in a fresh venv and HOME, then JupyterLab through binder/start (a few
+# minutes, from pip's and npm's caches once warm; LSSTBOX_SKIP_BINDER_CHECK=1 skips it)
+[ "${LSSTBOX_SKIP_BINDER_CHECK:-0}" = 1 ] || bash scripts/check_binder.sh
 exec .venv/bin/python -m pytest "$@"

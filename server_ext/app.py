@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Unicode, default
+from traitlets import Bool, Dict, Int, TraitError, Unicode, default, validate
 
 from kernel_lib.release.manifest import MANIFEST_NAME, Release, ReleaseError
 
 from .handlers import handlers
+
+if TYPE_CHECKING:
+    from .tap.service import Limits
 
 __all__ = ["LsstBoxApp", "ReleaseState"]
 
@@ -87,6 +91,14 @@ class LsstBoxApp(ExtensionApp):
         "'identity' (the authenticated identity, for identity providers with stable user names).",
     ).tag(config=True)
 
+    tap_limits = Dict(
+        value_trait=Int(),
+        help="Limits of the TAP service, over the defaults of server_ext.tap.service.Limits: "
+        "{'max_active_jobs': 2, 'hard_maxrec': 1000000, 'upload_bytes': 16777216, ...} (on the "
+        "command line: --LsstBoxApp.tap_limits=hard_maxrec=1000000, once per limit).  Each Jupyter "
+        "server has its own, so under JupyterHub they are per-user limits.",
+    ).tag(config=True)
+
     upstreams = Dict(
         help="Remote services reachable at /lsstbox/proxy/<name>/: {name: {'url': ..., 'token' | "
         "'token_env' | 'token_file': ..., 'header': 'Authorization', 'timeout': 60}}, over those of "
@@ -96,6 +108,30 @@ class LsstBoxApp(ExtensionApp):
     @default("release")
     def _default_release(self) -> str:
         return os.environ.get("LSSTBOX_RELEASE", "")
+
+    @validate("tap_limits")
+    def _check_tap_limits(self, proposal: dict) -> dict:
+        import dataclasses
+
+        from .tap.service import Limits
+
+        names = [f.name for f in dataclasses.fields(Limits)]
+        for key, value in proposal["value"].items():
+            if key not in names:
+                raise TraitError(f"LsstBoxApp.tap_limits: unknown limit {key!r}; the limits are {names}")
+            if value < 0 or (value == 0 and key not in ("max_active_jobs", "default_maxrec")):
+                raise TraitError(f"LsstBoxApp.tap_limits: {key}={value} must be positive")
+        return proposal["value"]
+
+    def service_limits(self) -> Limits:
+        """The TAP service's :class:`~server_ext.tap.service.Limits` with :attr:`tap_limits` applied;
+        a default MAXREC above the hard limit is lowered to it."""
+        import dataclasses
+
+        from .tap.service import Limits
+
+        lim = Limits(**self.tap_limits)
+        return dataclasses.replace(lim, default_maxrec=min(lim.default_maxrec, lim.hard_maxrec))
 
     def initialize_settings(self) -> None:
         from jupyterlab_lsp.cli import default_release_dir
@@ -120,7 +156,7 @@ class LsstBoxApp(ExtensionApp):
             if self.jobs_dir
             else default_release_dir().parent.parent / "tap-jobs"
         )
-        self.settings["lsstbox_tap"] = self.tap = TapService(state.get, jobs)
+        self.settings["lsstbox_tap"] = self.tap = TapService(state.get, jobs, self.service_limits())
         self.settings["lsstbox_tap_owner"] = self.tap_owner
         from .proxy import load_upstreams
 

@@ -27,6 +27,7 @@ from server_ext.handlers import ReleaseFileHandler, release_of
 from .service import TapError, TapService, parse_query
 from .uws import (
     JobForbidden,
+    JobLimitError,
     JobNotFound,
     JobParameterError,
     JobStateError,
@@ -167,6 +168,7 @@ class TapHandler(APIHandler):
 
     def send_error_for(self, e: Exception) -> None:
         status = {
+            JobLimitError: 429,  # before JobStateError, its base class
             JobNotFound: 404,
             JobForbidden: 403,
             JobStateError: 400,

@@ -55,6 +55,8 @@ class Limits:
     default_duration_s: int = 600
     max_duration_s: int = 3600
     retention_days: int = 7
+    #: async jobs one owner may have QUEUED or EXECUTING at once (0: no limit)
+    max_active_jobs: int = 0
 
 
 @dataclass
@@ -205,7 +207,7 @@ class TapService:
             max_duration=self.limits.max_duration_s,
         )
         self.store.recover()
-        self.runner = JobRunner(self.store, self._execute_job)
+        self.runner = JobRunner(self.store, self._execute_job, max_active=self.limits.max_active_jobs)
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._tap_schema: dict[str, pa.Table] | None = None

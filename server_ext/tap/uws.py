@@ -41,6 +41,7 @@ __all__ = [
     "Execute",
     "Job",
     "JobForbidden",
+    "JobLimitError",
     "JobNotFound",
     "JobParameterError",
     "JobRunner",
@@ -92,6 +93,10 @@ class JobForbidden(PermissionError):
 
 class JobStateError(ValueError):
     """The job is in a phase that does not allow the request."""
+
+
+class JobLimitError(JobStateError):
+    """The owner already has as many jobs QUEUED or EXECUTING as the runner allows."""
 
 
 class JobParameterError(ValueError):
@@ -768,6 +773,9 @@ class JobRunner:
         Seconds ``execute`` has to return after its cancel event is set (ABORT, execution
         duration exceeded, deletion); after that the job's phase is recorded anyway, the thread is
         left to finish on its own and a new worker replaces it.
+    max_active : int
+        Jobs one owner may have QUEUED or EXECUTING at once (0: no limit); a RUN beyond that is
+        refused with :class:`JobLimitError` and the job stays PENDING.
 
     Notes
     -----
@@ -776,11 +784,20 @@ class JobRunner:
     """
 
     def __init__(
-        self, store: JobStore, execute: Execute, *, max_workers: int = 2, abort_grace: float = 30.0
+        self,
+        store: JobStore,
+        execute: Execute,
+        *,
+        max_workers: int = 2,
+        abort_grace: float = 30.0,
+        max_active: int = 0,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
+        if max_active < 0:
+            raise ValueError("max_active must be 0 (no limit) or more")
         self.store = store
+        self.max_active = max_active
         self._execute = execute
         self._abort_grace = abort_grace
         self._lock = threading.RLock()
@@ -803,6 +820,8 @@ class JobRunner:
             As :meth:`JobStore.get` does.
         JobStateError
             If the job has finished, or the runner is shutting down.
+        JobLimitError
+            If the owner already has ``max_active`` jobs QUEUED or EXECUTING.
         """
         with self._lock:
             if not self._accepting:
@@ -810,6 +829,14 @@ class JobRunner:
             job = self.store.get(job_id, owner)
             if job.phase in ("QUEUED", "EXECUTING"):
                 return job
+            if self.max_active and job.phase in ("PENDING", "HELD"):
+                active = self.store.list(owner, phases=("QUEUED", "EXECUTING"))
+                if len(active) >= self.max_active:
+                    raise JobLimitError(
+                        f"{len(active)} of your queries are queued or executing and the limit is "
+                        f"{self.max_active} at once: wait for one to finish (or abort it), then run "
+                        f"job {job_id} again; it stays PENDING"
+                    )
             queued = self.store.mark_queued(job_id) if job.phase in ("PENDING", "HELD") else None
             if queued is None:
                 raise JobStateError(
