@@ -386,7 +386,28 @@ def test_query_result_on_the_sky_and_selected_into_the_notebook(lab_server, brow
         # -- a reload brings the panel back with its map and position (JupyterLab's layout)
         panel.get_by_test_id("lsstbox-sky-survey").select_option("g")
         page.evaluate("(el) => el.lsstboxSky.setTarget(53.15, -28.11)", panel.element_handle())
-        page.wait_for_timeout(1500)  # the view is reported after 250 ms, the layout saved after 500
+
+        # the view is reported after 250 ms, the panel's state saved after 500 ms, and JupyterLab
+        # writes the workspace to the server after its own debounce: wait until the server has it
+        def saved_ras(node) -> list[float]:
+            if isinstance(node, dict):
+                found = [float(node["ra"])] if isinstance(node.get("ra"), (int, float)) else []
+                return found + [r for v in node.values() for r in saved_ras(v)]
+            if isinstance(node, list):
+                return [r for v in node for r in saved_ras(v)]
+            return []
+
+        deadline = time.monotonic() + 60
+        while True:
+            spaces = requests.get(
+                f"{lab_server.url}lab/api/workspaces",
+                headers={"Authorization": f"token {lab_server.token}"},
+                timeout=30,
+            ).json()
+            if any(abs(ra - 53.15) < 1e-6 for ra in saved_ras(spaces)):
+                break
+            assert time.monotonic() < deadline, "the sky panel's view never reached the workspace"
+            page.wait_for_timeout(250)
         page.goto(f"{lab_server.url}lab/tree/job.ipynb?token={lab_server.token}")
         restored = page.get_by_test_id("lsstbox-sky-panel")
         expect(restored).to_have_count(1, timeout=LOAD_TIMEOUT)
