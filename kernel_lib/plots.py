@@ -143,7 +143,6 @@ def sky_counts(
     (dask); only the two position columns are read, and nothing is collected. Ranges default to
     the data's extent (one pass over the position columns; give them to skip it).
     """
-    import dask
     import datashader as ds
 
     cols = _columns(data)
@@ -151,35 +150,51 @@ def sky_counts(
     dec_c = _pick(cols, dec, _DEC_NAMES, "dec")
     frame = _frame(data, [ra_c, dec_c])
     if ra_range is None or dec_range is None:
-        stats = [frame[ra_c].min(), frame[ra_c].max(), frame[dec_c].min(), frame[dec_c].max()]
-        if hasattr(stats[0], "compute"):
-            stats = list(dask.compute(*stats))
-        lo_ra, hi_ra = _bounds(np.asarray(stats[:2]))
-        lo_dec, hi_dec = _bounds(np.asarray(stats[2:]))
+        extents = _per_partition(frame, _extent, ra_c, dec_c)
+        stats = np.asarray([e for e in extents if e is not None], dtype="f8").reshape(-1, 4)
+        lo_ra, hi_ra = _bounds(np.concatenate([stats[:, 0], stats[:, 1]]))
+        lo_dec, hi_dec = _bounds(np.concatenate([stats[:, 2], stats[:, 3]]))
         ra_range = ra_range or (lo_ra, hi_ra)
         dec_range = dec_range or (lo_dec, hi_dec)
     canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=ra_range, y_range=dec_range)
-    if hasattr(frame, "to_delayed"):
-        # a few partitions at a time (as many as dask has threads), each aggregated alone and
-        # summed into one image: memory is bounded by those partitions, whatever the catalog's size
-        # (datashader's own dask path keeps every partition's aggregate until the end)
-        parts = frame.to_delayed()
-        step = max(1, _threads())
-        agg = None
-        for start in range(0, len(parts), step):
-            chunk = [dask.delayed(_count)(canvas, p, ra_c, dec_c) for p in parts[start : start + step]]
-            for a in dask.compute(*chunk):
-                agg = a if agg is None else agg + a
-        if agg is None:
-            agg = _count(canvas, pd.DataFrame({ra_c: [], dec_c: []}, dtype="f8"), ra_c, dec_c)
-    else:
-        agg = _count(canvas, frame, ra_c, dec_c)
+    agg = None
+    for a in _per_partition(frame, _count, ra_c, dec_c, canvas):
+        agg = a if agg is None else agg + a
+    if agg is None:
+        agg = _count(pd.DataFrame({ra_c: [], dec_c: []}, dtype="f8"), ra_c, dec_c, canvas)
     if (ra_c, dec_c) != ("ra", "dec"):
         agg = agg.rename({ra_c: "ra", dec_c: "dec"})
     return agg.rename("count")
 
 
-def _count(canvas: Any, frame: pd.DataFrame, ra: str, dec: str) -> Any:
+def _per_partition(frame: Any, fn: Any, *args: Any) -> Iterable[Any]:
+    """``fn(partition, *args)`` for each partition of a dask frame (or once for pandas), a few
+    partitions at a time (as many as dask has threads): memory is bounded by those partitions,
+    whatever the catalog's size. (A single dask graph — datashader's own dask path, or min/max
+    reductions — lets the scheduler hold many partitions and every partition's aggregate.)"""
+    import dask
+    import pyarrow as pa
+
+    if not hasattr(frame, "to_delayed"):
+        yield fn(frame, *args)
+        return
+    parts = frame.to_delayed()
+    step = max(1, _threads())
+    for start in range(0, len(parts), step):
+        yield from dask.compute(*[dask.delayed(fn)(p, *args) for p in parts[start : start + step]])
+        # Arrow's allocator (mimalloc) keeps freed buffers for reuse: hand them back
+        pa.default_memory_pool().release_unused()
+
+
+def _extent(frame: pd.DataFrame, ra: str, dec: str) -> tuple[float, float, float, float] | None:
+    r, d = frame[ra].to_numpy(dtype="f8"), frame[dec].to_numpy(dtype="f8")
+    ok = np.isfinite(r) & np.isfinite(d)
+    if not ok.any():
+        return None
+    return float(r[ok].min()), float(r[ok].max()), float(d[ok].min()), float(d[ok].max())
+
+
+def _count(frame: pd.DataFrame, ra: str, dec: str, canvas: Any) -> Any:
     import datashader as ds
 
     return canvas.points(frame, ra, dec, agg=ds.count())
