@@ -142,12 +142,10 @@ DRAW_JS = """async (el) => {
 
 def _panel_runs(page: Any, runs: int) -> list[float]:
     """The same rows drawn in the lab's sky panel from the variable's name (the kernel link)."""
+    from lab_notebook import palette_command
     from playwright.sync_api import expect
 
-    page.keyboard.press("Control+Shift+C")
-    palette = page.locator("#command-palette")
-    palette.locator("input").fill("Open Sky Panel")
-    palette.locator('.lm-CommandPalette-item[data-command="lsstbox:open-sky-panel"]').click()
+    palette_command(page, "Open Sky Panel", "lsstbox:open-sky-panel")
     panel = page.get_by_test_id("lsstbox-sky-panel")
     expect(panel).to_have_attribute("data-state", "ready", timeout=TIMEOUT)
     status = panel.get_by_test_id("lsstbox-link-status")

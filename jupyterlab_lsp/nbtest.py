@@ -650,19 +650,30 @@ def check_notebook(
     return result
 
 
+def _source_opcodes(
+    expected: list[dict[str, Any]], cells: list[dict[str, Any]]
+) -> Sequence[tuple[str, int, int, int, int]]:
+    """How the recorded cells map onto this run's, by their sources (difflib opcodes)."""
+    return difflib.SequenceMatcher(
+        None, [e["source_sha256"] for e in expected], [c["source_sha256"] for c in cells], autojunk=False
+    ).get_opcodes()
+
+
+def _compare_outputs(e: dict[str, Any], c: dict[str, Any]) -> Comparison | None:
+    """A recorded cell's outputs against this run's, with the cell's tolerance (None: not compared)."""
+    rtol, atol, skip, _ = c["_options"]
+    if skip:
+        return None
+    return compare_text(_joined(e["outputs"]), _joined(c["outputs"]), rtol, atol)
+
+
 def _compare_cells(cells: list[dict[str, Any]], expected: list[dict[str, Any]]) -> list[CellProblem]:
     problems: list[CellProblem] = []
-    matcher = difflib.SequenceMatcher(
-        None, [e["source_sha256"] for e in expected], [c["source_sha256"] for c in cells], autojunk=False
-    )
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in _source_opcodes(expected, cells):
         if op == "equal":
             for e, c in zip(expected[i1:i2], cells[j1:j2], strict=True):
-                rtol, atol, skip, _ = c["_options"]
-                if skip:
-                    continue
-                cmp = compare_text(_joined(e["outputs"]), _joined(c["outputs"]), rtol, atol)
-                if not cmp.ok:
+                cmp = _compare_outputs(e, c)
+                if cmp is not None and not cmp.ok:
                     problems.append(
                         CellProblem(
                             c["cell"],
@@ -699,14 +710,11 @@ def _write_sidecar(
     kept: dict[int, list[dict[str, Any]]] = {}
     if old is not None:
         olds = old.get("cells", [])
-        matcher = difflib.SequenceMatcher(
-            None, [e["source_sha256"] for e in olds], [c["source_sha256"] for c in cells], autojunk=False
-        )
-        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        for op, i1, i2, j1, j2 in _source_opcodes(olds, cells):
             if op == "equal":
                 for e, c in zip(olds[i1:i2], cells[j1:j2], strict=True):
-                    rtol, atol, skip, _ = c["_options"]
-                    if skip or compare_text(_joined(e["outputs"]), _joined(c["outputs"]), rtol, atol).ok:
+                    cmp = _compare_outputs(e, c)
+                    if cmp is None or cmp.ok:
                         kept[c["cell"]] = e["outputs"]
     out_cells = []
     for c in cells:

@@ -71,10 +71,6 @@ def ab_mag(flux: Any) -> np.ndarray:
         return np.where(f > 0, -2.5 * np.log10(f) + NJY_ZERO_POINT, np.nan)
 
 
-def _is_lazy(data: Any) -> bool:
-    return hasattr(data, "to_dask") or (hasattr(data, "dask") and hasattr(data, "npartitions"))
-
-
 def _columns(data: Any) -> list[str]:
     for attr in ("all_columns", "colnames", "column_names"):
         if hasattr(data, attr):

@@ -13,7 +13,6 @@ cut at the classroom's row limit).
 
 from __future__ import annotations
 
-import http.server
 import importlib.util
 import itertools
 import os
@@ -22,7 +21,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from held_upload import HeldUpload
 from jupyter_subprocess import free_port, tail
 from no_jupyter_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401
 
@@ -321,40 +320,10 @@ def test_a_students_notebook_uses_their_own_box(hub: Hub) -> None:
     bob.close()
 
 
-class _HeldUpload:
-    """A CSV table on loopback that is answered only once :attr:`gate` is set: a job uploading it
-    stays EXECUTING until then."""
-
-    def __init__(self) -> None:
-        self.gate = gate = threading.Event()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                gate.wait(60)
-                body = b"a,b\n1,2\n"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/csv")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/t.csv"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.gate.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_per_user_limits(hub: Hub) -> None:
     bob, alice = hub.session("bob"), hub.session("alice")
     box = hub.box("bob")
-    held = _HeldUpload()
+    held = HeldUpload()
     try:
         upload = {"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": f"t,{held.url}"}
         r = bob.post(f"{box}tap/async", data={**upload, "PHASE": "RUN"}, timeout=60)

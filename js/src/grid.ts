@@ -27,11 +27,9 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { button, formatCount, h, messageOf } from './dom';
-import { formatCell, gridStyle, withAlpha } from './gridStyle';
+import { formatCell, gridStyle } from './gridStyle';
 import { insertCell, isPythonIdentifier, resultCode } from './notebook';
 import { IResultColumn, IResultPage, TapClient } from './tap';
-
-export { formatCell, gridStyle, withAlpha };
 
 /** Rows per request. */
 export const PAGE_SIZE = 200;

@@ -4,7 +4,6 @@ through a real server configured as a classroom's single-user servers are."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import secrets
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from held_upload import HeldUpload
 from jupyter_subprocess import JupyterProcess, box_server
 from no_jupyter_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401
 from traitlets import TraitError
@@ -108,38 +108,6 @@ def test_tap_limits_are_checked_and_applied() -> None:
 # -- a real server ------------------------------------------------------------------------------
 
 
-class _SlowUpload:
-    """An HTTP server on loopback whose one table is answered only once :attr:`gate` is set: a TAP
-    job that uploads it stays EXECUTING until then."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        gate = self.gate
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                gate.wait(60)
-                body = b"a,b\n1,2\n3,4\n"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/csv")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/table.csv"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.gate.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture(scope="module")
 def limited(tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterProcess]:
     home = tmp_path_factory.mktemp("tap-limits")
@@ -159,7 +127,7 @@ def test_server_enforces_the_configured_limits(limited: JupyterProcess) -> None:
     tap = f"{limited.url}lsstbox/tap"
     s = requests.Session()
     s.headers.update(limited.headers)
-    slow = _SlowUpload()
+    slow = HeldUpload()
     try:
         # one query executing (its upload is held back) ...
         r = s.post(

@@ -93,3 +93,25 @@ def wait_for_sky(page, view, timeout: float = 60) -> dict[str, float]:
             return stats
         page.wait_for_timeout(500)
     raise AssertionError(f"no sky drawn in {timeout} s: {stats}")
+
+
+def palette_command(page, text: str, command: str) -> None:
+    """Run ``command`` from JupyterLab's command palette, found by typing ``text``."""
+    from playwright.sync_api import expect
+
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator("#command-palette")
+    expect(palette).to_be_visible()
+    palette.locator("input").fill(text)
+    palette.locator(f'.lm-CommandPalette-item[data-command="{command}"]').click()
+
+
+def replace_query(page, panel, text: str) -> None:
+    """Replace the text of an ADQL editor (``panel``) by ``text``."""
+    from playwright.sync_api import expect
+
+    content = panel.locator(".cm-content")
+    content.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+    expect(content).to_have_text(text)

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
+from lab_notebook import palette_command, replace_query
 
 pytestmark = pytest.mark.ui
 
@@ -34,16 +35,6 @@ def _open_browser(page) -> object:
     tree = browser.get_by_test_id("lsstbox-schema-tree")
     expect(tree).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
     return browser
-
-
-def _replace_query(page, panel, text: str) -> None:
-    from playwright.sync_api import expect
-
-    content = panel.locator(".cm-content")
-    content.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text(text)
-    expect(content).to_have_text(text)
 
 
 def _set_theme(page, name: str) -> None:
@@ -138,7 +129,7 @@ def test_query_grid_sort_and_notebook(lab_page, lab_server, results_dir: Path):
     page.screenshot(path=str(results_dir / "adql-editor.png"))
     page.keyboard.press("Escape")
 
-    _replace_query(page, panel, QUERY)
+    replace_query(page, panel, QUERY)
     _run(panel)
     job_id = panel.get_attribute("data-job-id")
     assert job_id
@@ -244,15 +235,11 @@ def test_query_errors_are_shown_in_the_panel(lab_page, results_dir: Path):
     from playwright.sync_api import expect
 
     page = lab_page
-    page.keyboard.press("Control+Shift+C")
-    palette = page.locator("#command-palette")
-    expect(palette).to_be_visible()
-    palette.locator("input").fill("New ADQL query")
-    palette.locator('.lm-CommandPalette-item[data-command="lsstbox:new-adql-query"]').click()
+    palette_command(page, "New ADQL query", "lsstbox:new-adql-query")
     panel = page.locator('[data-testid="lsstbox-adql-panel"]:visible')
     expect(panel).to_have_count(1, timeout=LOAD_TIMEOUT)
 
-    _replace_query(page, panel, "SELECT TOP 5 objectId, no_such_column FROM dp1.Object")
+    replace_query(page, panel, "SELECT TOP 5 objectId, no_such_column FROM dp1.Object")
     _run(panel, "ERROR")
     error = panel.get_by_test_id("lsstbox-adql-error")
     expect(error).to_be_visible()
@@ -261,11 +248,11 @@ def test_query_errors_are_shown_in_the_panel(lab_page, results_dir: Path):
     expect(panel.get_by_test_id("lsstbox-result-grid")).to_have_count(0)
 
     # a syntax error: the message says where, and the next good query clears it
-    _replace_query(page, panel, "SELECT TOP 5 FROM dp1.Object")
+    replace_query(page, panel, "SELECT TOP 5 FROM dp1.Object")
     _run(panel, "ERROR")
     expect(error).to_contain_text("line 1")
     page.screenshot(path=str(results_dir / "adql-error.png"))
-    _replace_query(page, panel, "SELECT TOP 5 objectId FROM dp1.Object ORDER BY objectId")
+    replace_query(page, panel, "SELECT TOP 5 objectId FROM dp1.Object ORDER BY objectId")
     _run(panel)
     expect(error).to_be_hidden()
     expect(panel.get_by_test_id("lsstbox-result-grid")).to_have_attribute(
@@ -282,7 +269,7 @@ def test_browser_and_editors_are_restored_on_reload(lab_page, lab_server):
     panel = page.locator('[data-testid="lsstbox-adql-panel"]:visible')
     expect(panel).to_have_count(1, timeout=LOAD_TIMEOUT)
     query = "SELECT TOP 3 objectId FROM dp1.Object"
-    _replace_query(page, panel, query)
+    replace_query(page, panel, query)
     page.wait_for_timeout(2500)  # the editor's text is saved a second after the last change
 
     page.goto(f"{lab_server.url}lab?token={lab_server.token}")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from lab_notebook import cell_json, put_notebook, run_cell, wait_for_sky
+from lab_notebook import cell_json, palette_command, put_notebook, replace_query, run_cell, wait_for_sky
 
 pytestmark = pytest.mark.ui
 
@@ -84,11 +84,7 @@ def test_sky_panel_linked_to_a_notebook(lab_server, browser_context, results_dir
         assert n_all > 100
 
         # -- the panel from the palette, drawing the release's sky
-        page.keyboard.press("Control+Shift+C")
-        palette = page.locator("#command-palette")
-        expect(palette).to_be_visible()
-        palette.locator("input").fill("Open Sky Panel")
-        palette.locator('.lm-CommandPalette-item[data-command="lsstbox:open-sky-panel"]').click()
+        palette_command(page, "Open Sky Panel", "lsstbox:open-sky-panel")
         panel = page.get_by_test_id("lsstbox-sky-panel")
         expect(panel).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
         expect(panel.get_by_test_id("lsstbox-sky-survey")).to_have_value("color")
@@ -309,10 +305,7 @@ def test_query_result_on_the_sky_and_selected_into_the_notebook(lab_server, brow
         page.goto(f"{lab_server.url}lab/tree/job.ipynb?reset&token={lab_server.token}")
         expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
         run_cell(page, 0)
-        page.keyboard.press("Control+Shift+C")
-        palette = page.locator("#command-palette")
-        palette.locator("input").fill("New ADQL query")
-        palette.locator('.lm-CommandPalette-item[data-command="lsstbox:new-adql-query"]').click()
+        palette_command(page, "New ADQL query", "lsstbox:new-adql-query")
         editor = page.locator('[data-testid="lsstbox-adql-panel"]:visible')
         expect(editor).to_have_count(1, timeout=LOAD_TIMEOUT)
         query = (
@@ -320,10 +313,7 @@ def test_query_result_on_the_sky_and_selected_into_the_notebook(lab_server, brow
             "WHERE CONTAINS(POINT('ICRS', coord_ra, coord_dec), "
             f"CIRCLE('ICRS', {FIELD[0]}, {FIELD[1]}, 0.01)) = 1"
         )
-        content = editor.locator(".cm-content")
-        content.click()
-        page.keyboard.press("Control+a")
-        page.keyboard.insert_text(query)
+        replace_query(page, editor, query)
         editor.get_by_test_id("lsstbox-adql-run").click()
         expect(editor).to_have_attribute("data-phase", "COMPLETED", timeout=LOAD_TIMEOUT)
         grid = editor.get_by_test_id("lsstbox-result-grid")
