@@ -13,6 +13,11 @@ longer a drawable table) is removed, each with a ``notice``; nothing is sent whe
 From a notebook, :func:`show_on_sky` draws a table in the linked sky panels; a call made before
 any panel linked is kept and delivered when one does.
 
+Other views of a table (the plots of :mod:`kernel_lib.plots`) share its selections with the
+panels: :func:`select_rows` highlights rows of a table in every panel layer drawn from that very
+object, and :func:`on_selection` calls back with the table and its selected rows when a region is
+selected in a panel.
+
 Examples
 --------
 >>> from jupyterlab_lsp import show_on_sky     # doctest: +SKIP
@@ -27,7 +32,7 @@ import hashlib
 import keyword
 import sys
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +49,7 @@ from .widgets.tables import (
     json_scalar,
 )
 
-__all__ = ["MAX_POINTS", "TARGET", "register", "show_on_sky"]
+__all__ = ["MAX_POINTS", "TARGET", "on_selection", "register", "select_rows", "show_on_sky"]
 
 #: The comm target the lab opens.
 TARGET = "lsstbox.link"
@@ -381,6 +386,8 @@ class _Links:
     watches: dict[tuple[str, str], _Watch] = field(default_factory=dict)
     queue: list[_Queued] = field(default_factory=list)  # sent when no comm was open
     jobs: dict[str, Any] = field(default_factory=dict)  # job URL -> its result (astropy Table)
+    # called with (table, positions) for each layer drawn from a variable when a panel selects
+    listeners: list[Callable[[Any, np.ndarray], None]] = field(default_factory=list)
     registered_events: bool = False
 
     # ----------------------------------------------------------------- comms
@@ -491,11 +498,13 @@ class _Links:
         parts: dict[str, Any] = {}
         counts: dict[str, int] = {}
         ignored: list[str] = []
+        selected: list[tuple[Any, np.ndarray]] = []  # (a variable's table, its rows) for listeners
         for layer, idx in indices.items():
             watch = self._watch(panel, str(layer))
             if watch is not None:
                 positions = watch.rows[_valid(idx, len(watch.rows), layer)]
                 table = watch.table
+                selected.append((table, positions))
             elif isinstance(jobs, Mapping) and jobs.get(layer):
                 table = self._job_result(str(jobs[layer]))
                 positions = _valid(idx, _rows(table, "astropy") or 0, layer)
@@ -515,6 +524,7 @@ class _Links:
                 )
             )
         _user_ns()[target] = next(iter(parts.values())) if len(parts) == 1 else parts
+        self._tell_listeners(selected)
         return {
             "type": "assigned",
             "name": target,
@@ -538,6 +548,38 @@ class _Links:
         columns = _inspect(watch.table).columns
         row = {c: _json(_cell(watch.table, c, j, position)) for j, c in enumerate(columns[:MAX_ROW_COLUMNS])}
         return {"type": "row", "layer": layer, "index": index, "id": _json(watch.ids[index]), "row": row}
+
+    # ----------------------------------------------------------------- other views
+    def select_rows(self, table: Any, positions: Any, message: str | None = None) -> int:
+        """Highlight the rows at ``positions`` (of ``table``) in each layer drawn from ``table``
+        (this very object); the number of layers told (nothing is queued for panels to come)."""
+        positions = np.asarray(positions, dtype="i8").ravel()
+        told = 0
+        for watch in list(self.watches.values()):
+            if watch.table is not table:
+                continue
+            rows = np.flatnonzero(np.isin(watch.rows, positions))
+            content: dict[str, Any] = {
+                "type": "select_rows",
+                "panel": watch.panel,
+                "layer": watch.layer,
+                "rows": rows.tolist(),
+            }
+            if message:
+                content["message"] = message
+            if sum(self._send(c, content) for c in list(self.comms.values())):
+                told += 1
+        return told
+
+    def _tell_listeners(self, selected: list[tuple[Any, np.ndarray]]) -> None:
+        for table, positions in selected:
+            for listener in list(self.listeners):
+                try:
+                    listener(table, positions)
+                except Exception as e:  # a broken view must not undo the assignment
+                    print(
+                        f"lsstbox: a linked view failed on the sky selection: {_one_line(e)}", file=sys.stderr
+                    )
 
     # ----------------------------------------------------------------- helpers
     def _draw(
@@ -728,6 +770,27 @@ def register() -> None:
     if not _LINKS.registered_events:
         ip.events.register("post_run_cell", _LINKS.after_cell)
         _LINKS.registered_events = True
+
+
+def select_rows(table: Any, positions: Any, message: str | None = None) -> int:
+    """Highlight the rows of ``table`` at ``positions`` (0-based row positions, as ``iloc``) in
+    every sky panel layer drawn from this very object (by :func:`show_on_sky` or the panel's Draw);
+    an empty list clears the highlight. ``message`` is shown in the panels. Returns the number of
+    layers told; 0 when no linked panel shows ``table``."""
+    return _LINKS.select_rows(table, positions, message)
+
+
+def on_selection(callback: Callable[[Any, np.ndarray], None]) -> Callable[[], None]:
+    """Call ``callback(table, positions)`` whenever a region selected in a sky panel takes rows
+    of a layer drawn from a notebook variable (``table`` is the drawn object, ``positions`` its
+    selected row positions). Returns a function that stops the calls."""
+    _LINKS.listeners.append(callback)
+
+    def stop() -> None:
+        if callback in _LINKS.listeners:
+            _LINKS.listeners.remove(callback)
+
+    return stop
 
 
 def show_on_sky(

@@ -386,16 +386,18 @@ def cutout_gallery(images: Any, *, ncols: int = 4, size: int = 200, cmap: str = 
 
 
 class LinkedSelection:
-    """Brushing between a points plot and a notebook variable (and a SkyView layer), both ways.
+    """Brushing between a points plot, a notebook variable, the lab's sky panels and a SkyView.
 
     Made by :func:`link_selection`; ``plot`` is what to display (the points with the highlighted
-    ones drawn over them); ``stream`` the plot's ``Selection1D`` stream; :meth:`unlink` stops
-    following both.
+    ones drawn over them); ``stream`` the plot's ``Selection1D`` stream; ``highlighted`` the row
+    positions (in the table) highlighted now, whoever selected them; :meth:`unlink` stops
+    following all of them.
     """
 
     def __init__(self, plot: Any, stream: Any, unlink: Any) -> None:
         self.plot = plot
         self.stream = stream
+        self.highlighted = np.empty(0, dtype="i8")
         self._unlink = unlink
 
     def unlink(self) -> None:
@@ -413,13 +415,24 @@ def link_selection(
     layer: str | None = None,
     variable: str = "plot_selection",
     namespace: dict[str, Any] | None = None,
+    panels: bool = True,
 ) -> LinkedSelection:
     """Link a points plot of ``table`` (from :func:`cmd`, :func:`color_color` or any ``hv.Points``
-    over a pandas ``table``, rows labelled by its index) to a notebook variable and a SkyView.
+    over a pandas ``table``, rows labelled by its index) to a notebook variable, the lab's sky
+    panels and a SkyView, all ways round.
 
     A box or lasso selection in the plot assigns the selected rows of ``table`` to ``variable`` in
-    the notebook and highlights them in ``sky``'s ``layer`` (drawn from the same ``table``); a
-    selection in the sky view assigns them too and highlights them in the plot.
+    the notebook and highlights them in every sky panel layer drawn from ``table`` (this very
+    object: ``show_on_sky(table)`` or the panel's Draw; ``panels=False`` to leave the panels
+    alone) and in ``sky``'s ``layer`` (a SkyView drawn from the same ``table``). A region selected
+    in a sky panel or in ``sky`` assigns those rows to ``variable`` too (the panel also sets its
+    own target, ``sky_selection``) and highlights them in the plot and in the other views.
+
+    Examples
+    --------
+    >>> points = plots.cmd(objects)                 # doctest: +SKIP
+    >>> show_on_sky(objects)                        # doctest: +SKIP
+    >>> plots.link_selection(points, objects)       # doctest: +SKIP
     """
     hv = _hv()
     if not isinstance(points, hv.Points):
@@ -441,6 +454,8 @@ def link_selection(
     data = points.data
     if not isinstance(data, pd.DataFrame):
         raise TypeError("the plot's data must be a pandas DataFrame (rows labelled like the table's)")
+    from . import link
+
     kdims = [d.name for d in points.kdims]
     pipe = hv.streams.Pipe(data=data.iloc[:0])
     highlight = hv.DynamicMap(
@@ -448,39 +463,56 @@ def link_selection(
         streams=[pipe],
     )
     selection = hv.streams.Selection1D(source=points)
-    busy = [False]
+    busy = [False]  # a highlight we send must not come back as a selection
 
-    def assign(positions: np.ndarray) -> None:
-        namespace[variable] = table.iloc[np.sort(positions)]
+    def show(positions: np.ndarray, *, plot: bool, widget: bool, lab: bool, who: str) -> None:
+        positions = np.unique(np.asarray(positions, dtype="i8"))
+        namespace[variable] = table.iloc[positions]
+        linked.highlighted = positions
+        busy[0] = True
+        try:
+            if plot:
+                labels = table.index[positions]
+                pipe.send(data.loc[data.index.intersection(labels)])
+            if widget and sky is not None:
+                sky.highlight_rows(layer, positions.tolist())
+            if lab and panels:
+                link.select_rows(table, positions, f"{variable} ← {len(positions):,} rows selected in {who}")
+        finally:
+            busy[0] = False
 
     def on_plot(index: list[int]) -> None:
         if busy[0]:
             return
         labels = data.index[np.asarray(index, dtype="i8")]
         positions = table.index.get_indexer(labels)
-        positions = positions[positions >= 0]
-        assign(positions)
-        pipe.send(data.loc[labels])
-        if sky is not None:
-            busy[0] = True
-            try:
-                sky.highlight_rows(layer, positions.tolist())
-            finally:
-                busy[0] = False
+        show(positions[positions >= 0], plot=True, widget=True, lab=True, who="the plot")
 
     def on_sky(_change: Any = None) -> None:
-        positions = np.asarray(sky.selection_positions(layer), dtype="i8")
-        assign(positions)
-        labels = table.index[positions]
-        pipe.send(data.loc[data.index.intersection(labels)])
+        if busy[0]:
+            return
+        show(
+            np.asarray(sky.selection_positions(layer), dtype="i8"),
+            plot=True,
+            widget=False,
+            lab=True,
+            who="a SkyView",
+        )
+
+    def on_panel(drawn: Any, positions: np.ndarray) -> None:
+        if drawn is table and not busy[0]:
+            show(positions, plot=True, widget=True, lab=False, who="a sky panel")
 
     selection.add_subscriber(on_plot)
     if sky is not None:
         sky.observe(on_sky, names="selection")
+    stop_panels = link.on_selection(on_panel) if panels else (lambda: None)
 
     def unlink() -> None:
         selection.clear()
+        stop_panels()
         if sky is not None:
             sky.unobserve(on_sky, names="selection")
 
-    return LinkedSelection(points * highlight, selection, unlink)
+    linked = LinkedSelection(points * highlight, selection, unlink)
+    return linked

@@ -368,4 +368,9 @@ export class KernelLink {
 }
 
 /** Kernel messages that may carry a `req` but are not a reply. */
-const UNSOLICITED = new Set(['add_catalog', 'remove_layer', 'notice']);
+const UNSOLICITED = new Set([
+  'add_catalog',
+  'remove_layer',
+  'notice',
+  'select_rows'
+]);

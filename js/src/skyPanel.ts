@@ -612,6 +612,14 @@ export class SkyPanel extends Widget {
       this._core.handle(msg, []);
       this._layers.delete(msg.layer);
       this._renderLayers();
+    } else if (msg.type === 'select_rows' && typeof msg.layer === 'string') {
+      // rows selected in another view of the same table (a linked plot)
+      if (this._layers.has(msg.layer)) {
+        this._core.handle(msg, []);
+        if (msg.message) {
+          this._notice(String(msg.message), 'info');
+        }
+      }
     } else if (msg.type === 'notice') {
       this._notice(String(msg.message ?? ''), 'info');
     }

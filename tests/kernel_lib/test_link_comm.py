@@ -519,3 +519,62 @@ def test_a_selection_of_a_query_layer_fetches_the_job_result(
         assert reply["type"] == "error" and "could not fetch the result" in reply["message"]
     finally:
         kernel.execute("del os.environ['LSSTBOX_TAP_URL'], os.environ['LSSTBOX_TOKEN']")
+
+
+def test_a_linked_plot_and_a_panel_share_their_selections(kernel: Kernel, comm: str) -> None:
+    """plots.link_selection: the plot's selection is highlighted in the panel layer drawn from
+    the same table (as the layer's row numbers), and a region selected in the panel becomes the
+    plot's selection (variable + highlight)."""
+    kernel.execute(
+        OBJECTS.format(name="b_df", n=60)
+        + "b_df['g_psfFlux'] = 10 ** (-0.4 * (b_df.r_psfMag + 0.5 - 31.4))\n"
+        "b_df['r_psfFlux'] = 10 ** (-0.4 * (b_df.r_psfMag - 31.4))\n"
+        "b_df.loc[2, 'coord_dec'] = np.nan\n"  # not drawn: layer row numbers differ from positions
+        "b_other = b_df.copy()\n"  # an equal table, not the same object
+        "from jupyterlab_lsp import plots\n"
+        "b_points = plots.cmd(b_df)\n"
+        "b_linked = plots.link_selection(b_points, b_df)\n"
+    )
+    request(kernel, comm, {"type": "draw", "panel": "p1", "name": "b_df"})
+    request(kernel, comm, {"type": "draw", "panel": "p1", "name": "b_other"})
+    # a box selection in the plot (what bokeh's Selection1D stream receives: plot row numbers)
+    _, sent = kernel.execute(
+        "labels = b_points.data.index[[1, 3, 4, 10]]\n"
+        "b_linked.stream.event(index=[1, 3, 4, 10])\n"
+        "print(sorted(b_df.index.get_indexer(labels)))"
+    )
+    selects = [m for m, _ in sent if m["type"] == "select_rows"]
+    assert len(selects) == 1, sent  # only the layer drawn from b_df itself, not b_other
+    msg = selects[0]
+    assert msg["panel"] == "p1" and msg["layer"] == "b_df"
+    out, _ = kernel.execute(
+        "rows = b_df.index.get_indexer(b_points.data.index[[1, 3, 4, 10]])\n"
+        "drawn = np.flatnonzero(np.isfinite(b_df.coord_dec.to_numpy()))\n"
+        "print(json.dumps(sorted(int(i) for i in np.flatnonzero(np.isin(drawn, rows)))),"
+        " json.dumps(sorted(int(i) for i in plot_selection.index)), sep='|')"
+    )
+    layer_rows, selected = (json.loads(x) for x in out.split("|"))
+    assert msg["rows"] == layer_rows and len(layer_rows) == len(selected) - (2 in selected)
+    assert "plot_selection ← 4 rows selected in the plot" == msg["message"]
+
+    # a region selected in the panel: sky_selection, plot_selection and the plot's highlight
+    reply, sent = request(kernel, comm, {"type": "selection", "panel": "p1", "indices": {"b_df": [0, 5, 6]}})
+    assert reply["rows"] == 3 and not [m for m, _ in sent if m["type"] == "select_rows"]  # no echo
+    out, _ = kernel.execute(
+        "print(sky_selection.objectId.tolist() == plot_selection.objectId.tolist(),"
+        " plot_selection.objectId.tolist(), b_linked.highlighted.tolist(), sep='|')"
+    )
+    same, ids, highlighted = out.strip().split("|")
+    assert same == "True"
+    # layer rows 0, 5, 6 are table rows 0, 6, 7 (row 2 was not drawn)
+    assert json.loads(ids) == [1000, 1006, 1007] and json.loads(highlighted) == [0, 6, 7]
+    # a selection in the other table's layer is not the plot's
+    request(kernel, comm, {"type": "selection", "panel": "p1", "indices": {"b_other": [1]}})
+    out, _ = kernel.execute("print(plot_selection.objectId.tolist())")
+    assert out.strip() == "[1000, 1006, 1007]"
+    # unlinked: neither way any more
+    kernel.execute("b_linked.unlink()")
+    request(kernel, comm, {"type": "selection", "panel": "p1", "indices": {"b_df": [9]}})
+    _, sent = kernel.execute("b_linked.stream.event(index=[2])")
+    out, _ = kernel.execute("print(plot_selection.objectId.tolist())")
+    assert out.strip() == "[1000, 1006, 1007]" and not [m for m, _ in sent if m["type"] == "select_rows"]
