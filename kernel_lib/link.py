@@ -32,20 +32,23 @@ import hashlib
 import keyword
 import sys
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .widgets.tables import (
+    DEC_NAMES,
     NOT_SCALAR,
     PALETTE,
+    RA_NAMES,
     SHAPES,
     _column,
     _pick_id_column,
     _positions,
     _take,
+    guess_column,
     json_scalar,
 )
 
@@ -59,22 +62,6 @@ MAX_POINTS = 100_000
 
 #: At most this many columns in a ``row`` reply.
 MAX_ROW_COLUMNS = 60
-
-#: Position columns looked for, in this order, case-insensitively.
-RA_NAMES = ("coord_ra", "ra", "ra_deg", "raj2000", "_raj2000", "ra_icrs", "s_ra", "radeg", "ra_j2000")
-DEC_NAMES = (
-    "coord_dec",
-    "dec",
-    "dec_deg",
-    "dej2000",
-    "decj2000",
-    "_dej2000",
-    "de_icrs",
-    "dec_icrs",
-    "s_dec",
-    "decdeg",
-    "dec_j2000",
-)
 
 LAZY_REASON = "lazy: compute or select a cone first"
 TABLES_HINT = "draw a pandas DataFrame, an astropy Table or a pyarrow Table with RA/Dec columns"
@@ -180,13 +167,6 @@ def _rows(obj: Any, kind: str) -> int | None:
     return len(obj)
 
 
-def _guess(columns: Iterable[str], names: Iterable[str]) -> str | None:
-    by_lower: dict[str, str] = {}
-    for c in columns:
-        by_lower.setdefault(c.lower(), c)
-    return next((by_lower[n] for n in names if n in by_lower), None)
-
-
 def _inspect(obj: Any, ra: str | None = None, dec: str | None = None) -> _Info:
     """The kind, size and position columns of ``obj`` (``ra``/``dec``: wanted columns, kept
     only if present; else guessed)."""
@@ -196,10 +176,10 @@ def _inspect(obj: Any, ra: str | None = None, dec: str | None = None) -> _Info:
     columns = _columns(obj, kind)
     if ra is None or ra not in columns:
         ra = getattr(obj, "ra_column", None) if kind == "lazy" else None
-        ra = ra if ra in columns else _guess(columns, RA_NAMES)
+        ra = ra if ra in columns else guess_column(columns, RA_NAMES)
     if dec is None or dec not in columns:
         dec = getattr(obj, "dec_column", None) if kind == "lazy" else None
-        dec = dec if dec in columns else _guess(columns, DEC_NAMES)
+        dec = dec if dec in columns else guess_column(columns, DEC_NAMES)
     return _Info(kind, _rows(obj, kind), columns, ra, dec)
 
 
@@ -386,8 +366,9 @@ class _Links:
     watches: dict[tuple[str, str], _Watch] = field(default_factory=dict)
     queue: list[_Queued] = field(default_factory=list)  # sent when no comm was open
     jobs: dict[str, Any] = field(default_factory=dict)  # job URL -> its result (astropy Table)
-    # called with (table, positions) for each layer drawn from a variable when a panel selects
-    listeners: list[Callable[[Any, np.ndarray], None]] = field(default_factory=list)
+    # called with (table, positions) for each layer drawn from a variable when a panel selects;
+    # a listener returns the name of a variable it assigned too, or None
+    listeners: list[Callable[[Any, np.ndarray], str | None]] = field(default_factory=list)
     registered_events: bool = False
 
     # ----------------------------------------------------------------- comms
@@ -524,13 +505,14 @@ class _Links:
                 )
             )
         _user_ns()[target] = next(iter(parts.values())) if len(parts) == 1 else parts
-        self._tell_listeners(selected)
+        also = self._tell_listeners(selected)
         return {
             "type": "assigned",
             "name": target,
             "rows": sum(counts.values()),
             "layers": counts,
             "ignored": ignored,
+            "also": also,
         }
 
     def h_row(self, comm: Any, data: dict[str, Any], buffers: list[bytes]) -> dict[str, Any]:
@@ -571,15 +553,21 @@ class _Links:
                 told += 1
         return told
 
-    def _tell_listeners(self, selected: list[tuple[Any, np.ndarray]]) -> None:
+    def _tell_listeners(self, selected: list[tuple[Any, np.ndarray]]) -> list[str]:
+        """Call the listeners; the variables they assigned too."""
+        also: list[str] = []
         for table, positions in selected:
             for listener in list(self.listeners):
                 try:
-                    listener(table, positions)
+                    name = listener(table, positions)
                 except Exception as e:  # a broken view must not undo the assignment
                     print(
                         f"lsstbox: a linked view failed on the sky selection: {_one_line(e)}", file=sys.stderr
                     )
+                    continue
+                if name and name not in also:
+                    also.append(str(name))
+        return also
 
     # ----------------------------------------------------------------- helpers
     def _draw(
@@ -780,10 +768,11 @@ def select_rows(table: Any, positions: Any, message: str | None = None) -> int:
     return _LINKS.select_rows(table, positions, message)
 
 
-def on_selection(callback: Callable[[Any, np.ndarray], None]) -> Callable[[], None]:
+def on_selection(callback: Callable[[Any, np.ndarray], str | None]) -> Callable[[], None]:
     """Call ``callback(table, positions)`` whenever a region selected in a sky panel takes rows
     of a layer drawn from a notebook variable (``table`` is the drawn object, ``positions`` its
-    selected row positions). Returns a function that stops the calls."""
+    selected row positions); the callback returns the name of a variable it assigned too (shown
+    in the panel), or ``None``. Returns a function that stops the calls."""
     _LINKS.listeners.append(callback)
 
     def stop() -> None:

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .widgets.tables import DEC_NAMES, RA_NAMES, guess_column
+
 __all__ = [
     "BAND_COLOURS",
     "MAX_POINTS",
@@ -52,15 +54,13 @@ BAND_COLOURS = {
     "z": "#ba52ff",
     "y": "#61a2b3",
 }
-_RA_NAMES = ("coord_ra", "ra", "RA", "ra_deg", "RAJ2000", "s_ra")
-_DEC_NAMES = ("coord_dec", "dec", "DEC", "Dec", "dec_deg", "DEJ2000", "s_dec")
 
 
 def _hv() -> Any:
     import holoviews as hv
 
     if not hv.Store.current_backend or "bokeh" not in hv.Store.renderers:
-        hv.extension("bokeh", logo=False)
+        hv.extension("bokeh", logo=False, inline=True)  # BokehJS from the kernel: offline, no CDN
     return hv
 
 
@@ -88,9 +88,9 @@ def _pick(columns: Sequence[str], given: str | None, names: Iterable[str], what:
         if given not in columns:
             raise KeyError(f"no column {given!r} (columns: {', '.join(columns)})")
         return given
-    for n in names:
-        if n in columns:
-            return n
+    found = guess_column(columns, names)
+    if found is not None:
+        return found
     raise KeyError(f"no {what} column among {', '.join(columns)}: pass {what}=")
 
 
@@ -142,8 +142,8 @@ def sky_counts(
     import datashader as ds
 
     cols = _columns(data)
-    ra_c = _pick(cols, ra, _RA_NAMES, "ra")
-    dec_c = _pick(cols, dec, _DEC_NAMES, "dec")
+    ra_c = _pick(cols, ra, RA_NAMES, "ra")
+    dec_c = _pick(cols, dec, DEC_NAMES, "dec")
     frame = _frame(data, [ra_c, dec_c])
     if ra_range is None or dec_range is None:
         extents = _per_partition(frame, _extent, ra_c, dec_c)
@@ -499,9 +499,11 @@ def link_selection(
             who="a SkyView",
         )
 
-    def on_panel(drawn: Any, positions: np.ndarray) -> None:
-        if drawn is table and not busy[0]:
-            show(positions, plot=True, widget=True, lab=False, who="a sky panel")
+    def on_panel(drawn: Any, positions: np.ndarray) -> str | None:
+        if drawn is not table or busy[0]:
+            return None
+        show(positions, plot=True, widget=True, lab=False, who="a sky panel")
+        return variable
 
     selection.add_subscriber(on_plot)
     if sky is not None:

@@ -681,8 +681,11 @@ export class SkyPanel extends Widget {
       });
       const rows = Number(reply.rows ?? 0);
       this.node.dataset.assigned = `${target}:${rows}`;
+      // variables a linked view (a plot) assigned from the same selection
+      const also = Array.isArray(reply.also) ? reply.also.map(String) : [];
       this._notice(
-        `${target} ← ${rows.toLocaleString('en-US')} selected rows (${counts.join(', ')})`,
+        `${target} ← ${rows.toLocaleString('en-US')} selected rows (${counts.join(', ')})` +
+          (also.length ? `; also ${also.join(', ')}` : ''),
         'info'
       );
     } catch (error) {

@@ -11,10 +11,35 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+#: Position columns looked for, in this order, case-insensitively.
+RA_NAMES = ("coord_ra", "ra", "ra_deg", "raj2000", "_raj2000", "ra_icrs", "s_ra", "radeg", "ra_j2000")
+DEC_NAMES = (
+    "coord_dec",
+    "dec",
+    "dec_deg",
+    "dej2000",
+    "decj2000",
+    "_dej2000",
+    "de_icrs",
+    "dec_icrs",
+    "s_dec",
+    "decdeg",
+    "dec_j2000",
+)
+
+
+def guess_column(columns: Iterable[str], names: Iterable[str]) -> str | None:
+    """The first of ``names`` (lower case) among ``columns``, case-insensitively; ``None`` if none."""
+    by_lower: dict[str, str] = {}
+    for c in columns:
+        by_lower.setdefault(c.lower(), c)
+    return next((by_lower[n] for n in names if n in by_lower), None)
+
 
 #: Default overlay colours, in order of the layers added.
 PALETTE = ("#00e5ff", "#ffd600", "#ff4081", "#76ff03", "#ff9100", "#e040fb")

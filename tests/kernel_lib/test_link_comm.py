@@ -329,6 +329,7 @@ def test_a_selection_is_assigned_in_the_source_type(kernel: Kernel, comm: str) -
         "rows": 3,
         "layers": {"s_df": 3},
         "ignored": ["other"],
+        "also": [],
     }
     out, _ = kernel.execute(
         "print(type(sky_selection).__name__, sky_selection.objectId.tolist(), sky_selection.attrs['region'])"
@@ -560,6 +561,7 @@ def test_a_linked_plot_and_a_panel_share_their_selections(kernel: Kernel, comm: 
     # a region selected in the panel: sky_selection, plot_selection and the plot's highlight
     reply, sent = request(kernel, comm, {"type": "selection", "panel": "p1", "indices": {"b_df": [0, 5, 6]}})
     assert reply["rows"] == 3 and not [m for m, _ in sent if m["type"] == "select_rows"]  # no echo
+    assert reply["also"] == ["plot_selection"]  # the panel says so
     out, _ = kernel.execute(
         "print(sky_selection.objectId.tolist() == plot_selection.objectId.tolist(),"
         " plot_selection.objectId.tolist(), b_linked.highlighted.tolist(), sep='|')"

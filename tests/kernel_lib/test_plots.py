@@ -121,6 +121,13 @@ def test_plots_refuse_what_is_not_a_table() -> None:
         plots.sky_counts(pd.DataFrame({"x": [1.0]}))
 
 
+def test_position_columns_are_guessed_as_the_sky_panel_does() -> None:
+    # the same names, case-insensitively, as kernel_lib.link (VizieR's RAJ2000/DEJ2000 here)
+    frame = pd.DataFrame({"RAJ2000": [10.0, 10.5, 11.0], "DEJ2000": [-5.0, -5.0, -4.0]})
+    agg = plots.sky_counts(frame, width=4, height=4)
+    assert int(agg.sum()) == 3 and list(agg.dims) == ["dec", "ra"]
+
+
 def test_link_selection_both_ways(objects) -> None:
     from kernel_lib.widgets.sky import SkyView
 

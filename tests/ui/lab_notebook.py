@@ -115,3 +115,26 @@ def replace_query(page, panel, text: str) -> None:
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(text)
     expect(content).to_have_text(text)
+
+
+def colour_pixels(png: bytes, rgb: tuple[int, int, int], tolerance: int = 40) -> int:
+    """How many pixels of a screenshot are within ``tolerance`` (per channel) of ``rgb``."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
+    return int((np.abs(img - np.asarray(rgb, dtype=np.int32)).max(axis=2) <= tolerance).sum())
+
+
+def dock_right(page, tab_title: str) -> None:
+    """Drag the main-area tab titled ``tab_title`` to the right edge of the main dock panel, as a
+    user does to see two documents side by side (the panel then fills the right part)."""
+    tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title="{tab_title}"]')
+    start = tab.bounding_box()
+    dock = page.locator("#jp-main-dock-panel").bounding_box()
+    assert start is not None and dock is not None
+    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y + 30, steps=5)  # past Lumino's drag threshold
+    page.mouse.move(dock["x"] + dock["width"] - 10, dock["y"] + dock["height"] / 2, steps=10)
+    page.mouse.up()
