@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -235,14 +236,23 @@ def _selection(page, notebook: str | None = None) -> dict:
     return json.loads(cell.locator(".jp-OutputArea-output").last.inner_text())
 
 
-def test_box_select_in_a_cmd_assigns_plot_selection(lab_server, browser_context, results_dir: Path):
-    """Part A: a box in the plot -> plot_selection (exactly the rows inside) and the highlight."""
-    put_notebook(lab_server, "brush.ipynb", CELLS)
+@contextmanager
+def _notebook_page(lab_server, browser_context, name: str) -> Iterator[tuple[Any, list[str]]]:
+    """A page for the notebook ``name`` (written with CELLS) and the page errors seen, closed after."""
+    put_notebook(lab_server, name, CELLS)
     page = browser_context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    t0 = time.monotonic()
     try:
+        yield page, errors
+    finally:
+        page.close()
+
+
+def test_box_select_in_a_cmd_assigns_plot_selection(lab_server, browser_context, results_dir: Path):
+    """Part A: a box in the plot -> plot_selection (exactly the rows inside) and the highlight."""
+    with _notebook_page(lab_server, browser_context, "brush.ipynb") as (page, errors):
+        t0 = time.monotonic()
         out, _, n_df = _open_plot(page, lab_server, "brush.ipynb")
         state = _box_select(page, out)
         # drawn (the points are there), with nothing highlighted yet
@@ -279,8 +289,6 @@ def test_box_select_in_a_cmd_assigns_plot_selection(lab_server, browser_context,
             f"\nbrushing: {sel['n']}/{n_df} rows in box {[round(v, 3) for v in box]} "
             f"(exact: {sure == maybe}), {pink} pink px (before {before}), {time.monotonic() - t0:.1f}s"
         )
-    finally:
-        page.close()
 
 
 def _empty_corner(state: dict, plotted: list[list[float]]) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -300,12 +308,8 @@ def test_plot_and_sky_panel_share_selections(lab_server, browser_context, result
     """Part B: the plot and a sky panel showing the same table highlight each other's selections."""
     from playwright.sync_api import expect
 
-    put_notebook(lab_server, "brush-sky.ipynb", CELLS)
-    page = browser_context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    t0 = time.monotonic()
-    try:
+    with _notebook_page(lab_server, browser_context, "brush-sky.ipynb") as (page, errors):
+        t0 = time.monotonic()
         out, _, n_df = _open_plot(page, lab_server, "brush-sky.ipynb")
 
         # -- the sky panel, beside the notebook, drawing df as the layer 'df'
@@ -411,5 +415,3 @@ def test_plot_and_sky_panel_share_selections(lab_server, browser_context, result
             f"\nplot <-> sky: {n_plot} rows from the plot, {n_sky} from the panel ({pink} pink px), "
             f"{time.monotonic() - t0:.1f}s"
         )
-    finally:
-        page.close()
