@@ -1,8 +1,9 @@
 /**
  * Notebook variables drawn over an image: the image viewer gets the link
  * bar (notebook, variable, Draw); the rows the kernel sends are drawn at
- * their RA/Dec, redrawn when a cell changes the variable, and a click on a
- * source shows its row (asked from the kernel).
+ * their RA/Dec, redrawn when a cell changes the variable, a click on a
+ * source shows its row (asked from the kernel), and rows selected in a
+ * linked plot of the same table (`select_rows`) are highlighted.
  */
 
 import { INotebookTracker } from '@jupyterlab/notebook';
@@ -23,14 +24,17 @@ export function linkImageViewer(
   const panelId = `lsstbox-image-link-${++counter}`;
   viewer.node.dataset.linkPanel = panelId;
   let layer: string | null = null;
+  // the sources being drawn: a selection sent after them waits for them
+  let drawn: Promise<unknown> = Promise.resolve();
 
   const onPayload = ({ msg, buffers }: ILinkPayload) => {
     if (msg.type === 'add_catalog' && typeof msg.layer === 'string') {
       try {
         const { ra, dec } = decodePositions(msg, buffers);
         layer = msg.layer;
-        void viewer
-          .setSources(ra, dec)
+        const drawing = viewer.setSources(ra, dec);
+        drawn = drawing.catch(() => undefined);
+        void drawing
           .then(n => {
             viewer.node.dataset.linkedLayer = `${layer}:${n}`;
           })
@@ -42,6 +46,22 @@ export function linkImageViewer(
       viewer.clearSources();
       layer = null;
       delete viewer.node.dataset.linkedLayer;
+    } else if (
+      msg.type === 'select_rows' &&
+      layer !== null &&
+      msg.layer === layer
+    ) {
+      // rows selected in another view of the same table (a linked plot)
+      const rows = Array.isArray(msg.rows) ? (msg.rows as number[]) : [];
+      const want = layer;
+      void drawn.then(() => {
+        if (layer === want) {
+          viewer.highlightSources(rows);
+        }
+      });
+      if (msg.message) {
+        viewer.notify(String(msg.message));
+      }
     } else if (msg.type === 'notice' && msg.message) {
       viewer.notify(String(msg.message));
     }

@@ -26,6 +26,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { CMAPS, STRETCHES } from './settings';
+import { sourceIndices } from './skyModel';
 
 /** The URL namespace of the image API, below the server base URL. */
 export const IMAGE_NAMESPACE = 'lsstbox/image';
@@ -603,6 +604,7 @@ export class ImageViewer extends Widget {
     this._clearFrame();
     this._sources = null;
     this._selected = -1;
+    this._setHighlighted(new Int32Array(0));
     this._fitted = true;
     this._setState('loading', 'Loading\u2026');
     this._clearStatus();
@@ -794,6 +796,7 @@ export class ImageViewer extends Widget {
     const y = Float64Array.from(answer.y, v => (v === null ? NaN : v));
     this._sources = { ra: ras, dec: decs, x, y, ids: idList };
     this._selected = -1;
+    this._setHighlighted(new Int32Array(0));
     this._sourceField.textContent = '';
     this._canvas.dataset.sources = String(n);
     this._scheduleDraw();
@@ -805,9 +808,29 @@ export class ImageViewer extends Widget {
     this._sourcesSeq++;
     this._sources = null;
     this._selected = -1;
+    this._setHighlighted(new Int32Array(0));
     this._sourceField.textContent = '';
     delete this._canvas.dataset.sources;
     this._scheduleDraw();
+  }
+
+  /**
+   * Highlight the sources at `indices` (into the arrays given to
+   * `setSources`; others are ignored), e.g. the rows selected in a linked
+   * plot; an empty list clears.  New sources clear it too.  Returns the
+   * number highlighted.
+   */
+  highlightSources(indices: ArrayLike<number>): number {
+    const n = this._sources?.x.length ?? 0;
+    const valid = sourceIndices(Array.from(indices), n);
+    this._setHighlighted(valid);
+    this._scheduleDraw();
+    return valid.length;
+  }
+
+  /** The indices highlighted now (ascending). */
+  get highlightedSources(): number[] {
+    return Array.from(this._highlighted);
   }
 
   /** Select (highlight) the source at `index` (-1: none). */
@@ -1257,6 +1280,7 @@ export class ImageViewer extends Widget {
     ctx.lineWidth = few ? 1.5 : 1;
     ctx.strokeStyle = colour;
     ctx.stroke(path);
+    this._drawHighlighted(ctx, few);
     const i = this._selected;
     if (i >= 0 && i < x.length && Number.isFinite(x[i] + y[i])) {
       const sx = this._ox + x[i] * this._scale;
@@ -1266,6 +1290,54 @@ export class ImageViewer extends Widget {
       ctx.lineWidth = 3;
       ctx.strokeStyle = highlight;
       ctx.stroke();
+    }
+  }
+
+  /** The highlighted sources, thicker and on top of the others. */
+  private _drawHighlighted(ctx: CanvasRenderingContext2D, few: boolean): void {
+    const src = this._sources;
+    const hl = this._highlighted;
+    if (!src || hl.length === 0) {
+      return;
+    }
+    const style = getComputedStyle(this.node);
+    const colour =
+      style.getPropertyValue('--lsstbox-image-highlight-color').trim() ||
+      '#ff4081';
+    const halo =
+      style.getPropertyValue('--lsstbox-image-source-halo').trim() ||
+      'rgba(0, 0, 0, 0.6)';
+    const r = SOURCE_RADIUS_PX + 1;
+    const W = this._cssW;
+    const H = this._cssH;
+    const path = new Path2D();
+    const { x, y } = src;
+    for (const i of hl) {
+      const sx = this._ox + x[i] * this._scale;
+      const sy = this._oy - y[i] * this._scale;
+      if (!(sx > -r && sx < W + r && sy > -r && sy < H + r)) {
+        continue; // off the canvas, or NaN
+      }
+      path.moveTo(sx + r, sy);
+      path.arc(sx, sy, r, 0, 2 * Math.PI);
+    }
+    if (few) {
+      ctx.lineWidth = 5;
+      ctx.strokeStyle = halo;
+      ctx.stroke(path);
+    }
+    ctx.lineWidth = few ? 2.5 : 2;
+    ctx.strokeStyle = colour;
+    ctx.stroke(path);
+  }
+
+  /** The highlighted sources, and the canvas's `data-highlighted` (tests). */
+  private _setHighlighted(indices: Int32Array): void {
+    this._highlighted = indices;
+    if (indices.length) {
+      this._canvas.dataset.highlighted = String(indices.length);
+    } else {
+      delete this._canvas.dataset.highlighted;
     }
   }
 
@@ -1702,6 +1774,7 @@ export class ImageViewer extends Widget {
   private _sources: ISources | null = null;
   private _sourcesSeq = 0;
   private _selected = -1;
+  private _highlighted: Int32Array = new Int32Array(0);
 
   private _ctx: CanvasRenderingContext2D | null;
   private _canvas: HTMLCanvasElement;

@@ -226,6 +226,23 @@ export function decodePositions(
   };
 }
 
+/**
+ * The valid, distinct indices of `rows` into `n` sources, ascending: whole
+ * numbers in [0, n) (anything else, e.g. from a stale message, is dropped).
+ */
+export function sourceIndices(rows: unknown, n: number): Int32Array {
+  if (!Array.isArray(rows) && !ArrayBuffer.isView(rows)) {
+    return new Int32Array(0);
+  }
+  const seen = new Set<number>();
+  for (const v of Array.from(rows as ArrayLike<unknown>)) {
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < n) {
+      seen.add(v);
+    }
+  }
+  return Int32Array.from(seen).sort();
+}
+
 /** `12.3456789, -3.5` -> the two numbers (for the panel's "Go to"). */
 export function parseRaDec(text: string): [number, number] | null {
   const m = new RegExp(`^\\s*(${NUM})\\s*[, ]\\s*(${NUM})\\s*$`).exec(text);

@@ -11,6 +11,9 @@ holoviews streams over pyviz_comms; nothing mocked):
 * With ``show_on_sky(df)`` in a sky panel, the same box highlights the same rows in the panel's
   ``df`` layer (with a notice), an empty box clears both highlights, and a box dragged in the
   panel assigns ``sky_selection`` and ``plot_selection`` (the same rows), highlighted in the plot.
+* With ``df`` drawn over a deep coadd in the image viewer (its link bar's Draw), the same box
+  highlights the same rows among the viewer's sources, in pink (with a notice), and an empty box
+  clears that highlight.
 
 Bokeh is driven as a user does it: the toolbar's "Box Select" button, then a mouse drag over the
 plot's frame. The box's data coordinates are read from the tool's own overlay (a BoxAnnotation in
@@ -20,6 +23,8 @@ mouse positions through the figure's ranges and frame geometry.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import time
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from lab_notebook import colour_pixels, dock_right, palette_command, put_notebook, run_cell, wait_for_sky
 
 pytestmark = pytest.mark.ui
@@ -70,6 +76,8 @@ CELLS = [
     # 5: a region selected in the sky panel
     "print(json.dumps({'sky': [int(i) for i in sky_selection.index],\n"
     "    'plot': [int(i) for i in plot_selection.index], 'n_plot': len(plot_selection)}))",
+    # 6: the row positions in df of plot_selection (the image viewer's source indices)
+    "print(json.dumps(sorted(int(i) for i in df.index.get_indexer(plot_selection.index))))",
 ]
 
 # The linked plot's bokeh figure (the one drawing the pink highlight), and what it shows now:
@@ -413,5 +421,129 @@ def test_plot_and_sky_panel_share_selections(lab_server, browser_context, result
         assert not [e for e in errors if any(w in e.lower() for w in ("bokeh", "lsstbox", "aladin"))], errors
         print(
             f"\nplot <-> sky: {n_plot} rows from the plot, {n_sky} from the panel ({pink} pink px), "
+            f"{time.monotonic() - t0:.1f}s"
+        )
+
+
+def _deep_coadd_did(lab_server, ra: float, dec: float) -> str:
+    """The ObsCore DID of a deep coadd covering (ra, dec) (an r-band one if any), from TAP."""
+    r = requests.post(
+        f"{lab_server.url}lsstbox/tap/sync",
+        headers={"Authorization": f"token {lab_server.token}"},
+        data={
+            "LANG": "ADQL",
+            "RESPONSEFORMAT": "csv",
+            "QUERY": "SELECT obs_publisher_did, lsst_band FROM ivoa.ObsCore "
+            f"WHERE CONTAINS(POINT('ICRS', {ra}, {dec}), s_region) = 1 "
+            "AND dataproduct_subtype = 'lsst.deep_coadd'",
+        },
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    header, *rows = list(csv.reader(io.StringIO(r.text.strip())))
+    assert rows, f"no deep coadd covers {ra}, {dec}"
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    assert "obs_publisher_did" in header and "lsst_band" in header, r.text[:300]
+    i_did, i_band = header.index("obs_publisher_did"), header.index("lsst_band")
+    return next((row for row in rows if row[i_band] == "r"), rows[0])[i_did]
+
+
+def _dock_tab_right(page, tab) -> None:
+    """Drag the main-area ``tab`` (a locator) to the right edge of the main dock panel."""
+    start = tab.bounding_box()
+    dock = page.locator("#jp-main-dock-panel").bounding_box()
+    assert start is not None and dock is not None
+    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y + 30, steps=5)  # past Lumino's drag threshold
+    page.mouse.move(dock["x"] + dock["width"] - 10, dock["y"] + dock["height"] / 2, steps=10)
+    page.mouse.up()
+
+
+def test_plot_selection_highlighted_in_the_image_viewer(lab_server, browser_context, results_dir: Path):
+    """Part C: a box in the plot highlights the same rows among the image viewer's sources."""
+    from playwright.sync_api import expect
+
+    name = "brush-image.ipynb"
+    with _notebook_page(lab_server, browser_context, name) as (page, errors):
+        t0 = time.monotonic()
+        out, _, n_df = _open_plot(page, lab_server, name)
+
+        # -- the deep coadd under the field in the image viewer, beside the notebook
+        did = _deep_coadd_did(lab_server, *FIELD)
+        palette_command(page, "Open Image", "lsstbox:open-image")
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog).to_be_visible()
+        dialog.locator("input").fill(f"did:{did}")
+        dialog.get_by_role("button", name="Open").click()
+        viewer = page.locator('[data-testid="lsstbox-image-viewer"]:visible')
+        expect(viewer).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
+        canvas = viewer.get_by_test_id("lsstbox-image-canvas")
+        palette_command(page, "Show Left Sidebar", "application:toggle-left-area")
+        _dock_tab_right(page, page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title*="did:{did}"]').first)
+        nb_box = page.locator(".jp-NotebookPanel:visible").bounding_box()
+        viewer_box = _poll("the image viewer docked right of the notebook", viewer.bounding_box)
+        assert nb_box is not None and viewer_box["x"] >= nb_box["x"] + nb_box["width"] - 10, (
+            nb_box,
+            viewer_box,
+        )
+
+        # -- its link bar draws df (every row) over the image
+        expect(viewer.get_by_test_id("lsstbox-link-notebook")).to_contain_text(name, timeout=LOAD_TIMEOUT)
+        expect(viewer.get_by_test_id("lsstbox-link-status")).to_have_attribute(
+            "data-status", "ready", timeout=LOAD_TIMEOUT
+        )
+        viewer.get_by_test_id("lsstbox-link-variable").fill("df")
+        viewer.get_by_test_id("lsstbox-link-draw").click()
+        expect(viewer).to_have_attribute("data-linked-layer", f"df:{n_df}", timeout=LOAD_TIMEOUT)
+        expect(canvas).to_have_attribute("data-sources", str(n_df))
+        assert canvas.get_attribute("data-highlighted") is None
+        time.sleep(0.5)  # a drawn frame
+        before = colour_pixels(canvas.screenshot(), PINK)
+        assert before <= 3, f"{before} highlight-coloured pixels in the image before any selection"
+
+        # -- a box in the plot: the same rows highlighted among the viewer's sources, in pink
+        state = _box_select(page, out)
+        _drag_plot(page, state, (0.25, 0.75), (0.25, 0.75))
+        _poll("the plot's highlight", lambda: _state(page)["highlighted"] > 0)
+        sel = _selection(page, name)
+        n_plot = sel["n"]
+        assert 0 < n_plot < n_df
+        # every row of df is a source of the viewer (the layer has n_df rows): all of them
+        expect(canvas).to_have_attribute("data-highlighted", str(n_plot), timeout=LOAD_TIMEOUT)
+        expect(viewer.get_by_test_id("lsstbox-image-notice")).to_contain_text(
+            f"plot_selection ← {n_plot:,} rows selected", timeout=LOAD_TIMEOUT
+        )
+        # the highlighted sources are the selected rows (df's row positions of their labels)
+        highlighted = page.evaluate("() => window.lsstboxImageViewer.highlightedSources")
+        cell = run_cell(page, 6, notebook_name=name)
+        positions = json.loads(cell.locator(".jp-OutputArea-output").last.inner_text())
+        assert highlighted == positions, (len(highlighted), len(positions))
+        # those inside the image (the viewer's pixel positions of its sources) are drawn in pink
+        inside = page.evaluate(
+            "(rows) => { const v = window.lsstboxImageViewer, i = v.info;"
+            " return rows.filter(r => { const [x, y] = [v._sources.x[r], v._sources.y[r]];"
+            " return x >= 0 && y >= 0 && x < i.width && y < i.height; }).length; }",
+            highlighted,
+        )
+        pink = _poll(
+            "the selected rows in pink in the image",
+            lambda: (n := colour_pixels(canvas.screenshot(), PINK)) > 50 and n,
+        )
+        out.scroll_into_view_if_needed()
+        page.screenshot(path=str(results_dir / "brush-plot-to-image.png"))
+        canvas.screenshot(path=str(results_dir / "brush-image-canvas.png"))
+
+        # -- an empty box in the plot clears the viewer's highlight
+        state = _box_select(page, out)
+        fx, fy = _empty_corner(state, sel["plotted"])
+        _drag_plot(page, state, fx, fy)
+        _poll("the plot's highlight cleared", lambda: _state(page)["highlighted"] == 0)
+        _poll("the image's highlight cleared", lambda: canvas.get_attribute("data-highlighted") is None)
+        _poll("no pink left in the image", lambda: colour_pixels(canvas.screenshot(), PINK) <= 3)
+        assert not [e for e in errors if "bokeh" in e.lower() or "lsstbox" in e.lower()], errors
+        print(
+            f"\nplot -> image: {n_plot}/{n_df} rows highlighted ({inside} inside the image, {pink} pink px), "
             f"{time.monotonic() - t0:.1f}s"
         )

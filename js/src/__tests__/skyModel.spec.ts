@@ -4,7 +4,8 @@ import {
   footprintBuffers,
   parseRaDec,
   parseSRegion,
-  positionColumns
+  positionColumns,
+  sourceIndices
 } from '../skyModel';
 
 const col = (name: string, ucd = '') => ({
@@ -148,5 +149,32 @@ describe('parseRaDec', () => {
 
   it.each(['', '62.1', '1, 95', 'a, b'])('refuses %p', text => {
     expect(parseRaDec(text)).toBeNull();
+  });
+});
+
+describe('sourceIndices', () => {
+  it('keeps the distinct whole indices in range, ascending', () => {
+    expect(Array.from(sourceIndices([5, 0, 3, 3, 9, 10, -1], 10))).toEqual([
+      0, 3, 5, 9
+    ]);
+  });
+
+  it('drops what is not an index', () => {
+    expect(
+      Array.from(sourceIndices([1.5, NaN, '2', null, 2, Infinity], 4))
+    ).toEqual([2]);
+    expect(sourceIndices({ length: 2 }, 4).length).toBe(0);
+    expect(sourceIndices(undefined, 4).length).toBe(0);
+  });
+
+  it('an empty list, or no sources, highlights nothing', () => {
+    expect(sourceIndices([], 4).length).toBe(0);
+    expect(sourceIndices([0, 1], 0).length).toBe(0);
+  });
+
+  it('takes typed arrays', () => {
+    expect(Array.from(sourceIndices(new Int32Array([2, 1]), 3))).toEqual([
+      1, 2
+    ]);
   });
 });
