@@ -219,17 +219,28 @@ def sky_density(
     the left as on the sky). For a Catalog, the aggregation is datashader per partition."""
     hv = _hv()
     agg = sky_counts(data, ra, dec, width=width, height=height)
+    # empty pixels as NaN (the dark sky shows through), and a log colour scale from 1: one starting
+    # at 0 (holoviews' default here) makes BokehJS draw nothing at all
+    agg = agg.where(agg > 0)
+    top = float(agg.max()) if bool(agg.notnull().any()) else 1.0
+    palette: Any = cmap
+    if cmap == "fire":
+        import colorcet
+
+        palette = colorcet.fire[80:]  # fire starts black: single objects would vanish on the sky
     image = hv.Image(agg, kdims=["ra", "dec"], vdims=["count"]).redim.label(ra="RA (deg)", dec="Dec (deg)")
     name = title or f"{getattr(data, 'name', 'rows')} per pixel"
     return image.opts(
-        cmap=cmap,
+        cmap=palette,
         cnorm="log",
+        clim=(1.0, max(top, 2.0)),
         colorbar=True,
         invert_xaxis=True,
         width=width,
         height=height,
         tools=["hover"],
         title=name,
+        bgcolor="black",
         clipping_colors={"min": "transparent", "NaN": "transparent"},
     )
 

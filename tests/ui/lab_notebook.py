@@ -31,13 +31,41 @@ def notebook(cells: list[str]) -> dict:
 
 
 def put_notebook(lab_server, name: str, cells: list[str]) -> None:
+    put_notebook_content(lab_server, name, notebook(cells))
+
+
+def put_notebook_content(lab_server, name: str, content: dict) -> None:
+    """Write a whole notebook (nbformat JSON, e.g. a file's) as ``name`` in the server's root."""
     r = requests.put(
         f"{lab_server.url}api/contents/{name}",
         headers={"Authorization": f"token {lab_server.token}"},
-        json={"type": "notebook", "format": "json", "content": notebook(cells)},
+        json={"type": "notebook", "format": "json", "content": content},
         timeout=30,
     )
     assert r.status_code in (200, 201), r.text
+
+
+def get_notebook(lab_server, name: str) -> dict:
+    """The notebook ``name`` as saved on the server (nbformat JSON)."""
+    r = lab_server.api(f"api/contents/{name}?type=notebook&content=1")
+    assert r.status_code == 200, r.text
+    return r.json()["content"]
+
+
+def pixel_stats(png: bytes) -> dict[str, float]:
+    """Is a screenshot blank? Its number of distinct colours (quantised to 4096 cells), the share
+    of its most common colour, and the spread of its luminance."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
+    q = img // 16
+    keys = ((q[..., 0] << 8) | (q[..., 1] << 4) | q[..., 2]).ravel()
+    _, counts = np.unique(keys, return_counts=True)
+    return {
+        "colours": len(counts),
+        "modal": float(counts.max() / keys.size),
+        "std": float(img.mean(axis=2).std()),
+    }
 
 
 def run_cell(page, index: int, timeout: float = 120_000, notebook_name: str | None = None) -> object:
