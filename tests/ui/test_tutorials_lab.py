@@ -201,7 +201,13 @@ def _save(page, lab_server, name: str, prompts: list[str]) -> dict:
     shown = [int(m.group(1)) if (m := re.match(r"\[(\d+)\]", p)) else None for p in prompts]
     last: list = []
 
+    tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title*="{name}"]').first
+
     def saved() -> dict | None:
+        # read only once the lab says the save is done: a read racing jupyter_server's atomic
+        # write (temp file renamed over the notebook) made the server lose the file in one CI run
+        if "jp-mod-dirty" in (tab.get_attribute("class") or ""):
+            return None
         nb = get_notebook(lab_server, name)
         last[:] = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"]
         return nb if last == shown else None
