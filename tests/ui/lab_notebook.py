@@ -156,7 +156,11 @@ def colour_pixels(png: bytes, rgb: tuple[int, int, int], tolerance: int = 40) ->
 def dock_right(page, tab_title: str) -> None:
     """Drag the main-area tab titled ``tab_title`` to the right edge of the main dock panel, as a
     user does to see two documents side by side (the panel then fills the right part)."""
-    tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title="{tab_title}"]')
+    dock_tab_right(page, page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title="{tab_title}"]'))
+
+
+def dock_tab_right(page, tab) -> None:
+    """Drag the main-area ``tab`` (a locator) to the right edge of the main dock panel."""
     start = tab.bounding_box()
     dock = page.locator("#jp-main-dock-panel").bounding_box()
     assert start is not None and dock is not None
@@ -166,3 +170,15 @@ def dock_right(page, tab_title: str) -> None:
     page.mouse.move(x + 30, y + 30, steps=5)  # past Lumino's drag threshold
     page.mouse.move(dock["x"] + dock["width"] - 10, dock["y"] + dock["height"] / 2, steps=10)
     page.mouse.up()
+
+
+def poll(what: str, fn, timeout: float = 60.0, every: float = 0.2):
+    """``fn()`` until it returns something truthy (returned); fails with ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {value!r})")

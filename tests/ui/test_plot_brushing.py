@@ -35,7 +35,16 @@ from typing import Any
 
 import pytest
 import requests
-from lab_notebook import colour_pixels, dock_right, palette_command, put_notebook, run_cell, wait_for_sky
+from lab_notebook import (
+    colour_pixels,
+    dock_right,
+    dock_tab_right,
+    palette_command,
+    poll,
+    put_notebook,
+    run_cell,
+    wait_for_sky,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -120,15 +129,7 @@ FIGURE_STATE = """() => {
 
 
 def _poll(what: str, fn: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """``fn()`` until it returns something truthy; fails with ``what`` and the last value."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {value!r})")
+    return poll(what, fn, timeout)
 
 
 def _state(page) -> dict:
@@ -448,19 +449,6 @@ def _deep_coadd_did(lab_server, ra: float, dec: float) -> str:
     return next((row for row in rows if row[i_band] == "r"), rows[0])[i_did]
 
 
-def _dock_tab_right(page, tab) -> None:
-    """Drag the main-area ``tab`` (a locator) to the right edge of the main dock panel."""
-    start = tab.bounding_box()
-    dock = page.locator("#jp-main-dock-panel").bounding_box()
-    assert start is not None and dock is not None
-    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + 30, y + 30, steps=5)  # past Lumino's drag threshold
-    page.mouse.move(dock["x"] + dock["width"] - 10, dock["y"] + dock["height"] / 2, steps=10)
-    page.mouse.up()
-
-
 def test_plot_selection_highlighted_in_the_image_viewer(lab_server, browser_context, results_dir: Path):
     """Part C: a box in the plot highlights the same rows among the image viewer's sources."""
     from playwright.sync_api import expect
@@ -481,7 +469,7 @@ def test_plot_selection_highlighted_in_the_image_viewer(lab_server, browser_cont
         expect(viewer).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
         canvas = viewer.get_by_test_id("lsstbox-image-canvas")
         palette_command(page, "Show Left Sidebar", "application:toggle-left-area")
-        _dock_tab_right(page, page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title*="did:{did}"]').first)
+        dock_tab_right(page, page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab[title*="did:{did}"]').first)
         nb_box = page.locator(".jp-NotebookPanel:visible").bounding_box()
         viewer_box = _poll("the image viewer docked right of the notebook", viewer.bounding_box)
         assert nb_box is not None and viewer_box["x"] >= nb_box["x"] + nb_box["width"] - 10, (

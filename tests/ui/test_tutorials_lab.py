@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
-from lab_notebook import get_notebook, pixel_stats, put_notebook_content, wait_for_sky
+from lab_notebook import get_notebook, pixel_stats, poll, put_notebook_content, wait_for_sky
 
 pytestmark = pytest.mark.ui
 
@@ -111,15 +111,7 @@ FIGURE_FRAME = """i => {
 
 
 def _poll(what: str, fn: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """``fn()`` until it returns something truthy; fails with ``what`` and the last value."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {value!r})")
+    return poll(what, fn, timeout)
 
 
 def _mimes(cell: dict) -> set[str]:
