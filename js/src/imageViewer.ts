@@ -128,6 +128,25 @@ const SOURCE_RADIUS_PX = 6;
 const FEW_SOURCES = 5000;
 const MAX_SCALE = 64;
 
+/** Stroke `path` in `colour` (`width` px), over a `halo` (`haloWidth` px) if given. */
+function strokeCircles(
+  ctx: CanvasRenderingContext2D,
+  path: Path2D,
+  halo: string | null,
+  haloWidth: number,
+  colour: string,
+  width: number
+): void {
+  if (halo) {
+    ctx.lineWidth = haloWidth;
+    ctx.strokeStyle = halo;
+    ctx.stroke(path);
+  }
+  ctx.lineWidth = width;
+  ctx.strokeStyle = colour;
+  ctx.stroke(path);
+}
+
 // -- the API ------------------------------------------------------------------
 
 function errorText(text: string, statusText: string): string {
@@ -1254,33 +1273,20 @@ export class ImageViewer extends Widget {
       style.getPropertyValue('--lsstbox-image-source-halo').trim() ||
       'rgba(0, 0, 0, 0.6)';
     const r = SOURCE_RADIUS_PX;
-    const W = this._cssW;
-    const H = this._cssH;
-    const path = new Path2D();
     const { x, y } = src;
-    let shown = 0;
-    for (let i = 0; i < x.length; i++) {
-      const sx = this._ox + x[i] * this._scale;
-      const sy = this._oy - y[i] * this._scale;
-      if (!(sx > -r && sx < W + r && sy > -r && sy < H + r)) {
-        continue; // off the canvas, or NaN
-      }
-      path.moveTo(sx + r, sy);
-      path.arc(sx, sy, r, 0, 2 * Math.PI);
-      shown++;
-    }
-    const few = shown <= FEW_SOURCES;
-    if (few) {
-      // a halo under the circles keeps them visible on any colormap
-      ctx.lineWidth = 3.5;
-      ctx.strokeStyle = halo;
-      ctx.stroke(path);
-    }
+    const all = this._circles(null, r);
+    const few = all.shown <= FEW_SOURCES;
+    // few: a halo under the circles keeps them visible on any colormap;
     // many: hairlines, an order of magnitude faster to rasterize
-    ctx.lineWidth = few ? 1.5 : 1;
-    ctx.strokeStyle = colour;
-    ctx.stroke(path);
-    this._drawHighlighted(ctx, few);
+    strokeCircles(ctx, all.path, few ? halo : null, 3.5, colour, few ? 1.5 : 1);
+    if (this._highlighted.length) {
+      // rows selected in a linked plot: thicker, on top of the others
+      const chosen =
+        style.getPropertyValue('--lsstbox-image-highlight-color').trim() ||
+        '#ff4081';
+      const { path } = this._circles(this._highlighted, r + 1);
+      strokeCircles(ctx, path, few ? halo : null, 5, chosen, few ? 2.5 : 2);
+    }
     const i = this._selected;
     if (i >= 0 && i < x.length && Number.isFinite(x[i] + y[i])) {
       const sx = this._ox + x[i] * this._scale;
@@ -1293,26 +1299,26 @@ export class ImageViewer extends Widget {
     }
   }
 
-  /** The highlighted sources, thicker and on top of the others. */
-  private _drawHighlighted(ctx: CanvasRenderingContext2D, few: boolean): void {
+  /**
+   * Circles of radius `r` (CSS px) around the sources at `indices` (every
+   * source: null) that are on the canvas, and how many.
+   */
+  private _circles(
+    indices: ArrayLike<number> | null,
+    r: number
+  ): { path: Path2D; shown: number } {
+    const path = new Path2D();
     const src = this._sources;
-    const hl = this._highlighted;
-    if (!src || hl.length === 0) {
-      return;
+    if (!src) {
+      return { path, shown: 0 };
     }
-    const style = getComputedStyle(this.node);
-    const colour =
-      style.getPropertyValue('--lsstbox-image-highlight-color').trim() ||
-      '#ff4081';
-    const halo =
-      style.getPropertyValue('--lsstbox-image-source-halo').trim() ||
-      'rgba(0, 0, 0, 0.6)';
-    const r = SOURCE_RADIUS_PX + 1;
+    const { x, y } = src;
     const W = this._cssW;
     const H = this._cssH;
-    const path = new Path2D();
-    const { x, y } = src;
-    for (const i of hl) {
+    const n = indices ? indices.length : x.length;
+    let shown = 0;
+    for (let k = 0; k < n; k++) {
+      const i = indices ? indices[k] : k;
       const sx = this._ox + x[i] * this._scale;
       const sy = this._oy - y[i] * this._scale;
       if (!(sx > -r && sx < W + r && sy > -r && sy < H + r)) {
@@ -1320,15 +1326,9 @@ export class ImageViewer extends Widget {
       }
       path.moveTo(sx + r, sy);
       path.arc(sx, sy, r, 0, 2 * Math.PI);
+      shown++;
     }
-    if (few) {
-      ctx.lineWidth = 5;
-      ctx.strokeStyle = halo;
-      ctx.stroke(path);
-    }
-    ctx.lineWidth = few ? 2.5 : 2;
-    ctx.strokeStyle = colour;
-    ctx.stroke(path);
+    return { path, shown };
   }
 
   /** The highlighted sources, and the canvas's `data-highlighted` (tests). */

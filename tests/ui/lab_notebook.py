@@ -4,6 +4,7 @@ a cell's JSON output, and tell the release's sky from a blank canvas (``wait_for
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -151,6 +152,27 @@ def colour_pixels(png: bytes, rgb: tuple[int, int, int], tolerance: int = 40) ->
 
     img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
     return int((np.abs(img - np.asarray(rgb, dtype=np.int32)).max(axis=2) <= tolerance).sum())
+
+
+def open_notebook(page, lab_server, name: str, timeout: float = 60_000) -> None:
+    """Open the notebook ``name`` (in the server's root) in a fresh layout; once its kernel is idle."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{lab_server.url}lab/tree/{name}?reset&token={lab_server.token}")
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=timeout)
+
+
+def tap_csv(lab_server, query: str) -> tuple[list[str], list[list[str]]]:
+    """An ADQL query through the box's TAP sync endpoint: the CSV header and rows."""
+    r = requests.post(
+        f"{lab_server.url}lsstbox/tap/sync",
+        headers={"Authorization": f"token {lab_server.token}"},
+        data={"LANG": "ADQL", "RESPONSEFORMAT": "csv", "QUERY": query},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    header, *rows = list(csv.reader(io.StringIO(r.text.strip())))
+    return [h.strip().lstrip("\ufeff") for h in header], rows
 
 
 def dock_right(page, tab_title: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from lab_notebook import cell_json, put_notebook, run_cell
+from lab_notebook import cell_json, open_notebook, put_notebook, run_cell
 
 pytestmark = pytest.mark.ui
 
@@ -96,8 +96,7 @@ def test_image_and_table_views(lab_server, browser_context, tiny_release: Path, 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{lab_server.url}lab/tree/{NOTEBOOK}?reset&token={lab_server.token}")
-        expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
+        open_notebook(page, lab_server, NOTEBOOK, LOAD_TIMEOUT)
         setup = json.loads(run_cell(page, 0).locator(".jp-OutputArea-output").last.inner_text())
         n, did = setup["n"], setup["did"]
         assert n > 100 and did.startswith("ivo://")

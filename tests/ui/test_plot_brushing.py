@@ -23,8 +23,6 @@ mouse positions through the figure's ranges and frame geometry.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import time
@@ -34,15 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from lab_notebook import (
     colour_pixels,
     dock_right,
     dock_tab_right,
+    open_notebook,
     palette_command,
     poll,
     put_notebook,
     run_cell,
+    tap_csv,
     wait_for_sky,
 )
 
@@ -175,10 +174,8 @@ def _wait_pink(page, out, what: str, ok: Callable[[int], bool]) -> int:
 
 def _open_plot(page, lab_server, name: str) -> tuple[Any, dict, int]:
     """Open notebook ``name``, run its first three cells; the plot's output, state and len(df)."""
-    from playwright.sync_api import expect
 
-    page.goto(f"{lab_server.url}lab/tree/{name}?reset&token={lab_server.token}")
-    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
+    open_notebook(page, lab_server, name, LOAD_TIMEOUT)
     n_df = int(run_cell(page, 0).locator(".jp-OutputArea-output").last.inner_text().strip())
     assert 100 < n_df < 50_000  # points (box select), not a raster
     run_cell(page, 1)
@@ -428,23 +425,14 @@ def test_plot_and_sky_panel_share_selections(lab_server, browser_context, result
 
 def _deep_coadd_did(lab_server, ra: float, dec: float) -> str:
     """The ObsCore DID of a deep coadd covering (ra, dec) (an r-band one if any), from TAP."""
-    r = requests.post(
-        f"{lab_server.url}lsstbox/tap/sync",
-        headers={"Authorization": f"token {lab_server.token}"},
-        data={
-            "LANG": "ADQL",
-            "RESPONSEFORMAT": "csv",
-            "QUERY": "SELECT obs_publisher_did, lsst_band FROM ivoa.ObsCore "
-            f"WHERE CONTAINS(POINT('ICRS', {ra}, {dec}), s_region) = 1 "
-            "AND dataproduct_subtype = 'lsst.deep_coadd'",
-        },
-        timeout=60,
+    header, rows = tap_csv(
+        lab_server,
+        "SELECT obs_publisher_did, lsst_band FROM ivoa.ObsCore "
+        f"WHERE CONTAINS(POINT('ICRS', {ra}, {dec}), s_region) = 1 "
+        "AND dataproduct_subtype = 'lsst.deep_coadd'",
     )
-    assert r.status_code == 200, r.text
-    header, *rows = list(csv.reader(io.StringIO(r.text.strip())))
     assert rows, f"no deep coadd covers {ra}, {dec}"
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    assert "obs_publisher_did" in header and "lsst_band" in header, r.text[:300]
+    assert "obs_publisher_did" in header and "lsst_band" in header, header
     i_did, i_band = header.index("obs_publisher_did"), header.index("lsst_band")
     return next((row for row in rows if row[i_band] == "r"), rows[0])[i_did]
 

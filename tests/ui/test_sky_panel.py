@@ -24,7 +24,16 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from lab_notebook import cell_json, palette_command, put_notebook, replace_query, run_cell, wait_for_sky
+from lab_notebook import (
+    cell_json,
+    open_notebook,
+    palette_command,
+    put_notebook,
+    replace_query,
+    run_cell,
+    tap_csv,
+    wait_for_sky,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -78,8 +87,7 @@ def test_sky_panel_linked_to_a_notebook(lab_server, browser_context, results_dir
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     t0 = time.monotonic()
     try:
-        page.goto(f"{lab_server.url}lab/tree/{NOTEBOOK}?reset&token={lab_server.token}")
-        expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
+        open_notebook(page, lab_server, NOTEBOOK, LOAD_TIMEOUT)
         n_all = int(run_cell(page, 0).locator(".jp-OutputArea-output").last.inner_text().strip())
         assert n_all > 100
 
@@ -302,8 +310,7 @@ def test_query_result_on_the_sky_and_selected_into_the_notebook(lab_server, brow
     put_notebook(lab_server, "job.ipynb", JOB_CELLS)
     page = browser_context.new_page()
     try:
-        page.goto(f"{lab_server.url}lab/tree/job.ipynb?reset&token={lab_server.token}")
-        expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
+        open_notebook(page, lab_server, "job.ipynb", LOAD_TIMEOUT)
         run_cell(page, 0)
         palette_command(page, "New ADQL query", "lsstbox:new-adql-query")
         editor = page.locator('[data-testid="lsstbox-adql-panel"]:visible')
@@ -360,18 +367,8 @@ def test_query_result_on_the_sky_and_selected_into_the_notebook(lab_server, brow
             "data-layers", re.compile(r'"centre":\{"kind":"catalog","n":2,"drawn":true'), timeout=LOAD_TIMEOUT
         )
         # the rows are the job's: ask TAP for them by id
-        r = requests.post(
-            f"{lab_server.url}lsstbox/tap/sync",
-            headers={"Authorization": f"token {lab_server.token}"},
-            data={
-                "LANG": "ADQL",
-                "RESPONSEFORMAT": "csv",
-                "QUERY": f"SELECT objectId FROM dp1.Object WHERE objectId IN ({ids})",
-            },
-            timeout=60,
-        )
-        assert r.status_code == 200, r.text
-        assert len(r.text.strip().splitlines()) - 1 == n_sel
+        _, rows = tap_csv(lab_server, f"SELECT objectId FROM dp1.Object WHERE objectId IN ({ids})")
+        assert len(rows) == n_sel
 
         # -- a reload brings the panel back with its map and position (JupyterLab's layout)
         panel.get_by_test_id("lsstbox-sky-survey").select_option("g")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from lab_notebook import cell_json, put_notebook, run_cell, wait_for_sky
+from lab_notebook import cell_json, open_notebook, put_notebook, run_cell, wait_for_sky
 
 from kernel_lib.catalog import open_catalog
 
@@ -250,8 +250,7 @@ def test_sky_view_follows_the_kernel_and_back(lab_server, browser_context, resul
     browser_context.on("response", lambda r: responses.append((r.status, r.url)))
     page = browser_context.new_page()
     try:
-        page.goto(f"{lab_server.url}lab/tree/sky-follow.ipynb?reset&token={lab_server.token}")
-        expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
+        open_notebook(page, lab_server, "sky-follow.ipynb", LOAD_TIMEOUT)
         sky = run_cell(page, 0).locator(".lsstbox-sky")
         expect(sky).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT)
         expect(sky).to_have_attribute("data-layers", re.compile(r'"cone":\{"kind":"moc","n":1,"drawn":true'))

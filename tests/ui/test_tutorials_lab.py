@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
-from lab_notebook import get_notebook, pixel_stats, poll, put_notebook_content, wait_for_sky
+from lab_notebook import get_notebook, open_notebook, pixel_stats, poll, put_notebook_content, wait_for_sky
 
 pytestmark = pytest.mark.ui
 
@@ -342,7 +342,6 @@ def _stop_kernels(lab_server) -> None:
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_in_lab(path: Path, lab_server, browser_context, results_dir: Path, capsys) -> None:
-    from playwright.sync_api import expect
 
     source = json.loads(path.read_text())
     n_cells = len(source["cells"])
@@ -354,8 +353,7 @@ def test_tutorial_in_lab(path: Path, lab_server, browser_context, results_dir: P
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
     t0 = time.monotonic()
     try:
-        page.goto(f"{lab_server.url}lab/tree/{name}?reset&token={lab_server.token}")
-        expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_TIMEOUT)
+        open_notebook(page, lab_server, name, LOAD_TIMEOUT)
         t_open = time.monotonic()
         progress = _run_all(page, name, n_cells)
         t_run = time.monotonic()
